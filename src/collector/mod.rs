@@ -1,0 +1,154 @@
+//! Collectors: each reads some files under /proc or /sys and writes node_exporter's
+//! metric families into the cycle's batch.
+//!
+//! One collector per file, all behind [`Collector`]. The [`Registry`] times each one,
+//! rolls back whatever a failing collector wrote, reports
+//! `node_scrape_collector_{duration_seconds,success}` as node_exporter does, and logs a
+//! collector's failure once when it starts failing and once when it recovers.
+
+mod file;
+pub mod loadavg;
+pub mod meminfo;
+
+pub use file::{read_file, MAX_FILE_BYTES};
+
+use crate::batch::{Batch, Kind};
+use crate::config::Config;
+use std::fmt;
+use std::path::Path;
+use std::time::Instant;
+
+/// Why a collector produced nothing this cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Error(String);
+
+impl Error {
+    pub fn new(message: impl Into<String>) -> Self {
+        Error(message.into())
+    }
+
+    /// A file that could not be read.
+    pub fn io(path: &Path, err: &std::io::Error) -> Self {
+        Error(format!("{}: {err}", path.display()))
+    }
+
+    /// A file whose line `line` (1-based) did not parse.
+    pub fn parse(path: &Path, line: usize, what: impl fmt::Display) -> Self {
+        Error(format!("{} line {line}: {what}", path.display()))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// A source of metric families.
+pub trait Collector {
+    /// The collector's name in config and in `node_scrape_collector_*{collector=...}`.
+    fn name(&self) -> &'static str;
+
+    /// Writes this cycle's families into `out`. On error, whatever was written is
+    /// rolled back by the registry.
+    fn collect(&mut self, out: &mut Batch) -> Result<(), Error>;
+}
+
+struct Entry {
+    collector: Box<dyn Collector>,
+    /// Outcome of the last run; `None` before the first.
+    ok: Option<bool>,
+    seconds: f64,
+}
+
+/// The enabled collectors, in a fixed order.
+pub struct Registry {
+    entries: Vec<Entry>,
+}
+
+impl Registry {
+    /// Builds the collectors the config enables.
+    pub fn from_config(config: &Config) -> Self {
+        let enabled = &config.collectors;
+        let paths = &config.paths;
+        let mut list: Vec<Box<dyn Collector>> = Vec::new();
+        if enabled.loadavg {
+            list.push(Box::new(loadavg::Loadavg::new(&paths.procfs)));
+        }
+        if enabled.memory {
+            list.push(Box::new(meminfo::Meminfo::new(&paths.procfs)));
+        }
+        Registry::new(list)
+    }
+
+    pub fn new(collectors: Vec<Box<dyn Collector>>) -> Self {
+        let entries = collectors
+            .into_iter()
+            .map(|collector| Entry {
+                collector,
+                ok: None,
+                seconds: 0.0,
+            })
+            .collect();
+        Registry { entries }
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.entries.iter().map(|e| e.collector.name())
+    }
+
+    /// Runs every collector into `out`, then writes the scrape metrics.
+    pub fn collect(&mut self, out: &mut Batch) {
+        for entry in &mut self.entries {
+            let mark = out.mark();
+            let started = Instant::now();
+            let result = entry.collector.collect(out);
+            entry.seconds = started.elapsed().as_secs_f64();
+            let name = entry.collector.name();
+            let ok = match result {
+                Ok(()) => {
+                    if entry.ok == Some(false) {
+                        log::info!("collector {name} recovered");
+                    }
+                    true
+                }
+                Err(e) => {
+                    out.rollback(mark);
+                    if entry.ok == Some(false) {
+                        log::debug!("collector {name} still failing: {e}");
+                    } else {
+                        log::warn!("collector {name} failed: {e}");
+                    }
+                    false
+                }
+            };
+            entry.ok = Some(ok);
+        }
+        self.write_scrape_metrics(out);
+    }
+
+    fn write_scrape_metrics(&self, out: &mut Batch) {
+        let mut duration = out.family(
+            "node_scrape_collector_duration_seconds",
+            "node_exporter: Duration of a collector scrape.",
+            Kind::Gauge,
+        );
+        for entry in &self.entries {
+            duration.sample(&[("collector", entry.collector.name())], entry.seconds);
+        }
+        let mut success = out.family(
+            "node_scrape_collector_success",
+            "node_exporter: Whether a collector succeeded.",
+            Kind::Gauge,
+        );
+        for entry in &self.entries {
+            let ok = entry.ok.unwrap_or(false);
+            success.sample(
+                &[("collector", entry.collector.name())],
+                f64::from(u8::from(ok)),
+            );
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! sc-agent: node_exporter-compatible metrics from /proc and /sys, pushed with
+//! Prometheus remote write. The binary is `src/main.rs`; this library holds the
+//! pieces so that tests and fuzz targets can reach them.
+//!
+//! Data flows one way: [`ticker`] → [`collector`] → [`batch`] (decorated with
+//! [`identity`]) → [`output`].
+
+pub mod agent;
+pub mod batch;
+pub mod cli;
+pub mod collector;
+pub mod config;
+pub mod identity;
+pub mod labels;
+pub mod logging;
+pub mod output;
+pub mod signals;
+pub mod ticker;
+
+#[cfg(test)]
+pub(crate) mod testing;
