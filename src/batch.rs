@@ -17,6 +17,8 @@ use std::ops::Range;
 pub enum Kind {
     Counter,
     Gauge,
+    /// node_exporter leaves some families untyped (vmstat, netstat fields).
+    Untyped,
 }
 
 impl Kind {
@@ -24,6 +26,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
+            Kind::Untyped => "untyped",
         }
     }
 }

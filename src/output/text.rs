@@ -1,6 +1,6 @@
 //! Prometheus text exposition format 0.0.4, as node_exporter serves it.
 
-use crate::batch::{Batch, Kind};
+use crate::batch::Batch;
 use std::io::Write;
 
 /// Appends the batch to `out`: per family a HELP and a TYPE line, then its series.
@@ -14,10 +14,9 @@ pub fn write(batch: &Batch, out: &mut Vec<u8>) {
         escape(family.help(), false, out);
         out.extend_from_slice(b"\n# TYPE ");
         out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(match family.kind() {
-            Kind::Counter => b" counter\n",
-            Kind::Gauge => b" gauge\n",
-        });
+        out.push(b' ');
+        out.extend_from_slice(family.kind().as_str().as_bytes());
+        out.push(b'\n');
         for series in family.series() {
             out.extend_from_slice(name.as_bytes());
             let mut separator = b'{';
@@ -70,6 +69,7 @@ pub fn write_value(value: f64, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::Kind;
 
     fn render(batch: &Batch) -> String {
         let mut out = Vec::new();
