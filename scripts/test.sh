@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Runs every check sc-agent has, installing what they need on a fresh Debian machine
+# first: the README's test command, and what CI runs (.ci/run).
+#
+#   scripts/test.sh            format, lint, unit and integration tests
+#
+# Needs: a Rust toolchain from rustup, and apt (as root or through sudo) when the
+# test peers (prometheus, promtool, node_exporter, ...) are missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+# --- what the tests need --------------------------------------------------------
+# command -> Debian package providing it
+declare -A APT_FOR=(
+  [prometheus]=prometheus
+  [promtool]=prometheus
+  [prometheus-node-exporter]=prometheus-node-exporter
+  [openssl]=openssl
+  [curl]=curl
+)
+
+missing=()
+for cmd in "${!APT_FOR[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${APT_FOR[$cmd]}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+  say "installing test peers: $packages"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  # shellcheck disable=SC2086
+  $sudo apt-get install -y -qq --no-install-recommends $packages >/dev/null
+fi
+
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^$component" \
+    || rustup component add "$component"
+done
+
+# --- the checks -----------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all --check
+
+say "cargo clippy -D warnings"
+cargo clippy --all-targets -- -D warnings
+
+say "cargo test (unit and integration tests)"
+cargo test
+
+say "all checks passed"
