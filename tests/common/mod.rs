@@ -212,3 +212,135 @@ pub fn cycles(stdout: &str) -> usize {
         .matches("# TYPE node_scrape_collector_success gauge")
         .count()
 }
+
+/// One parsed exposition: series and the HELP/TYPE of each family.
+#[derive(Debug, Default)]
+pub struct Exposition {
+    pub samples: Vec<Sample>,
+    pub help: std::collections::BTreeMap<String, String>,
+    pub kind: std::collections::BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sample {
+    pub name: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub value: f64,
+}
+
+impl Exposition {
+    /// Parses Prometheus text format 0.0.4 (the subset node_exporter and sc-agent
+    /// write: no timestamps, label values escaped with `\\`, `\"`, `\n`).
+    pub fn parse(text: &str) -> Exposition {
+        let mut exposition = Exposition::default();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("# HELP ") {
+                let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+                exposition.help.insert(name.into(), help.into());
+            } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+                let (name, kind) = rest.split_once(' ').expect("TYPE line");
+                exposition.kind.insert(name.into(), kind.into());
+            } else if !line.starts_with('#') && !line.trim().is_empty() {
+                exposition.samples.push(parse_sample(line));
+            }
+        }
+        exposition
+    }
+
+    pub fn find(&self, name: &str) -> impl Iterator<Item = &Sample> {
+        let name = name.to_owned();
+        self.samples.iter().filter(move |s| s.name == name)
+    }
+
+    /// The value of the one series named `name` whose labels include `labels`.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.find(name)
+            .find(|s| labels.iter().all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v)))
+            .map(|s| s.value)
+    }
+}
+
+fn parse_sample(line: &str) -> Sample {
+    let (series, value) = line.rsplit_once(' ').expect("sample line");
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")),
+    };
+    let Some((name, rest)) = series.split_once('{') else {
+        return Sample {
+            name: series.into(),
+            labels: Default::default(),
+            value,
+        };
+    };
+    let mut labels = std::collections::BTreeMap::new();
+    let mut chars = rest.trim_end_matches('}').chars().peekable();
+    loop {
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect();
+        if key.is_empty() {
+            break;
+        }
+        assert_eq!(chars.next(), Some('"'), "in {line:?}");
+        let mut label_value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => label_value.push('\n'),
+                    Some(other) => label_value.push(other),
+                    None => break,
+                },
+                '"' => break,
+                c => label_value.push(c),
+            }
+        }
+        labels.insert(key.trim_start_matches(',').to_owned(), label_value);
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+    }
+    Sample {
+        name: name.into(),
+        labels,
+        value,
+    }
+}
+
+/// GET `path` from 127.0.0.1:`port` with plain HTTP/1.0; returns the body.
+pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;
+    if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
+        return Err(std::io::Error::other(format!("HTTP error: {head}")));
+    }
+    Ok(body.to_owned())
+}
+
+/// Waits until something accepts TCP connections on 127.0.0.1:`port`.
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+/// A child process killed on drop (test peers such as node_exporter or prometheus).
+pub struct Peer(pub Child);
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,195 @@
+//! sc-agent beside the real node_exporter (Debian's 1.5) on this machine, with the
+//! same collectors and the same filters: the metric names, label sets, HELP and TYPE
+//! of the shared collectors must be identical (apart from our vm_id/job/instance),
+//! stable values equal, and every counter must lie between node_exporter's reading
+//! before and after ours.
+
+mod common;
+
+use common::{base_config, free_port, http_get, require, run, wait_for_port, Exposition, Peer, Sample, TempDir};
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// (sc-agent config name, node_exporter collector name)
+const SHARED: [(&str, &str); 16] = [
+    ("cpu", "cpu"),
+    ("memory", "meminfo"),
+    ("loadavg", "loadavg"),
+    ("diskstats", "diskstats"),
+    ("netdev", "netdev"),
+    ("netclass", "netclass"),
+    ("filesystem", "filesystem"),
+    ("stat", "stat"),
+    ("uname", "uname"),
+    ("vmstat", "vmstat"),
+    ("pressure", "pressure"),
+    ("filefd", "filefd"),
+    ("sockstat", "sockstat"),
+    ("netstat", "netstat"),
+    ("entropy", "entropy"),
+    ("time", "time"),
+];
+
+/// Gauges that do not move while the test runs: they must be equal.
+const STABLE: [&str; 12] = [
+    "node_memory_MemTotal_bytes",
+    "node_boot_time_seconds",
+    "node_filesystem_size_bytes",
+    "node_filesystem_files",
+    "node_filesystem_readonly",
+    "node_filefd_maximum",
+    "node_entropy_pool_size_bits",
+    "node_network_mtu_bytes",
+    "node_network_up",
+    "node_uname_info",
+    "node_disk_info",
+    "node_network_info",
+];
+
+/// Families only one side has by design: each exporter's own process and runtime.
+fn is_exporter_own(name: &str) -> bool {
+    ["go_", "promhttp_", "process_", "sc_agent_", "node_exporter_"]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+}
+
+fn start_node_exporter(port: u16) -> Peer {
+    let mut args = vec![
+        format!("--web.listen-address=127.0.0.1:{port}"),
+        "--collector.disable-defaults".to_owned(),
+        // Read /proc/net/dev, as sc-agent does, rather than netlink.
+        "--no-collector.netdev.netlink".to_owned(),
+        // Debian patches node_exporter's default filters; use the upstream ones,
+        // which are sc-agent's defaults.
+        format!("--collector.diskstats.device-exclude={}", sc_agent::config::DISKSTATS_DEVICE_EXCLUDE),
+        format!(
+            "--collector.filesystem.mount-points-exclude={}",
+            sc_agent::config::FILESYSTEM_MOUNT_POINTS_EXCLUDE
+        ),
+        format!("--collector.filesystem.fs-types-exclude={}", sc_agent::config::FILESYSTEM_FS_TYPES_EXCLUDE),
+        "--collector.netdev.device-exclude=".to_owned(),
+    ];
+    args.extend(SHARED.iter().map(|(_, theirs)| format!("--collector.{theirs}")));
+    let child = Command::new(require("prometheus-node-exporter"))
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start node_exporter");
+    let peer = Peer(child);
+    assert!(wait_for_port(port, Duration::from_secs(20)), "node_exporter did not start");
+    peer
+}
+
+type Key = (String, BTreeMap<String, String>);
+
+fn key(sample: &Sample) -> Key {
+    let mut labels = sample.labels.clone();
+    for ours in ["vm_id", "job", "instance"] {
+        labels.remove(ours);
+    }
+    (sample.name.clone(), labels)
+}
+
+/// The series of the shared collectors, keyed by name and labels.
+fn shared_series(exposition: &Exposition) -> BTreeMap<Key, f64> {
+    exposition
+        .samples
+        .iter()
+        .filter(|s| !is_exporter_own(&s.name))
+        // Timing series are compared by label set only; the process collector is ours.
+        .filter(|s| s.labels.get("collector").map(String::as_str) != Some("process"))
+        .map(|s| (key(s), s.value))
+        .collect()
+}
+
+fn describe(keys: &BTreeSet<&Key>) -> String {
+    keys.iter()
+        .take(40)
+        .map(|(name, labels)| format!("  {name}{labels:?}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn shared_collectors_match_node_exporter() {
+    let port = free_port();
+    let _node_exporter = start_node_exporter(port);
+    let before = Exposition::parse(&http_get(port, "/metrics").expect("scrape node_exporter"));
+
+    let dir = TempDir::new();
+    let mut collectors = String::from("collectors:\n");
+    for (ours, _) in SHARED {
+        collectors.push_str(&format!("  {ours}: true\n"));
+    }
+    collectors.push_str("  process: false\n");
+    let config = dir.write("c.yaml", &base_config(&collectors));
+    let out = run(&["--once", "--config", config.to_str().unwrap()], &[], Duration::from_secs(60));
+    assert!(out.status.success(), "{}", out.stderr);
+    let ours = Exposition::parse(&out.stdout);
+
+    let after = Exposition::parse(&http_get(port, "/metrics").expect("scrape node_exporter"));
+
+    // 1. The same series: names and label sets (values compared below).
+    let theirs_before = shared_series(&before);
+    let theirs_after = shared_series(&after);
+    let ours_series = shared_series(&ours);
+    let volatile = |k: &&Key| {
+        // Series that may come and go between the reads; none expected on a quiet VM.
+        theirs_before.contains_key(*k) != theirs_after.contains_key(*k)
+    };
+    let theirs_keys: BTreeSet<&Key> = theirs_before.keys().filter(|k| !volatile(k)).collect();
+    let ours_keys: BTreeSet<&Key> = ours_series.keys().filter(|k| !volatile(k)).collect();
+    let only_theirs: BTreeSet<&Key> = theirs_keys.difference(&ours_keys).copied().collect();
+    let only_ours: BTreeSet<&Key> = ours_keys.difference(&theirs_keys).copied().collect();
+    assert!(
+        only_theirs.is_empty() && only_ours.is_empty(),
+        "series differ\nonly node_exporter has:\n{}\nonly sc-agent has:\n{}",
+        describe(&only_theirs),
+        describe(&only_ours)
+    );
+
+    // 2. HELP and TYPE of every shared family.
+    for (name, kind) in before.kind.iter().filter(|(n, _)| !is_exporter_own(n)) {
+        if before.find(name).next().is_none() {
+            continue;
+        }
+        assert_eq!(ours.kind.get(name), Some(kind), "TYPE of {name}");
+        assert_eq!(ours.help.get(name), before.help.get(name), "HELP of {name}");
+    }
+
+    // 3. Stable gauges are equal.
+    for name in STABLE {
+        let theirs: Vec<_> = before.find(name).map(|s| (key(s), s.value)).collect();
+        let mine: Vec<_> = ours.find(name).map(|s| (key(s), s.value)).collect();
+        assert_eq!(mine, theirs, "values of {name}");
+    }
+    let cpus = |e: &Exposition| -> BTreeSet<String> {
+        e.find("node_cpu_seconds_total")
+            .filter_map(|s| s.labels.get("cpu").cloned())
+            .collect()
+    };
+    assert_eq!(cpus(&ours), cpus(&before), "CPU count");
+    assert!(!cpus(&ours).is_empty());
+
+    // 4. Counters agree within their movement between the two node_exporter reads.
+    let mut checked = 0;
+    for (k, value) in &ours_series {
+        if before.kind.get(&k.0).map(String::as_str) != Some("counter") {
+            continue;
+        }
+        let (Some(low), Some(high)) = (theirs_before.get(k), theirs_after.get(k)) else {
+            continue;
+        };
+        let slack = 1e-9 * high.abs().max(1.0);
+        assert!(
+            *low - slack <= *value && *value <= *high + slack,
+            "{}{:?}: node_exporter read {low} then {high}, sc-agent {value}",
+            k.0,
+            k.1
+        );
+        checked += 1;
+    }
+    assert!(checked > 50, "only {checked} counters compared");
+}
