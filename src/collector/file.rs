@@ -1,8 +1,8 @@
 //! Reading whole /proc and /sys files into buffers that live across cycles.
 
 use super::Error;
-use std::io::Read;
-use std::path::Path;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
 /// The largest file a collector reads. /proc files of thousands of devices or mounts
 /// stay far below it; anything larger is refused rather than held in memory.
@@ -34,6 +34,39 @@ pub fn read_file(path: &Path, buf: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
+/// The largest single-value file [`read_value`] accepts: sysfs prints at most a page.
+const MAX_VALUE_BYTES: u64 = 4096;
+
+/// Reads a one-value file (a sysfs attribute, a /proc/sys entry) into `buf` and returns
+/// its text without surrounding whitespace.
+///
+/// The I/O error is returned as it is, not as an [`Error`], because collectors treat
+/// some errors as "no value" (a missing file; EINVAL from a link that is down).
+pub fn read_value<'a>(path: &Path, buf: &'a mut String) -> io::Result<&'a str> {
+    buf.clear();
+    std::fs::File::open(path)?
+        .take(MAX_VALUE_BYTES + 1)
+        .read_to_string(buf)?;
+    if buf.len() as u64 > MAX_VALUE_BYTES {
+        buf.clear();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_VALUE_BYTES} bytes"),
+        ));
+    }
+    Ok(buf.trim())
+}
+
+/// Makes `path` `base/part/part...`, reusing its buffer (no allocation once it is
+/// long enough). Collectors build the paths of per-device files with it.
+pub fn set_path(path: &mut PathBuf, base: &Path, parts: &[&str]) {
+    path.as_mut_os_string().clear();
+    path.push(base);
+    for part in parts {
+        path.push(part);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +96,29 @@ mod tests {
         let path = dir.write_bytes("bin", &[0xff, 0xfe, 0x00, 0x80]);
         let mut buf = String::new();
         assert!(read_file(&path, &mut buf).is_err());
+    }
+
+    #[test]
+    fn reads_a_value_trimmed_and_keeps_the_io_error() {
+        let dir = crate::testing::TempDir::new();
+        let path = dir.write("mtu", "  1500\n");
+        let mut buf = String::new();
+        assert_eq!(read_value(&path, &mut buf).unwrap(), "1500");
+        let missing = read_value(&dir.path().join("speed"), &mut buf).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        let big = dir.write("big", &"1".repeat(MAX_VALUE_BYTES as usize + 1));
+        let err = read_value(&big, &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn set_path_replaces_the_whole_path() {
+        let mut path = PathBuf::from("/old/and/long/path");
+        set_path(&mut path, Path::new("/sys/class/net"), &["eth0", "mtu"]);
+        assert_eq!(path, Path::new("/sys/class/net/eth0/mtu"));
+        set_path(&mut path, Path::new("rel"), &[]);
+        assert_eq!(path, Path::new("rel"));
     }
 
     #[test]

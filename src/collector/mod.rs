@@ -6,11 +6,12 @@
 //! `node_scrape_collector_{duration_seconds,success}` as node_exporter does, and logs a
 //! collector's failure once when it starts failing and once when it recovers.
 
+pub mod cpu;
 mod file;
 pub mod loadavg;
 pub mod meminfo;
 
-pub use file::{read_file, MAX_FILE_BYTES};
+pub use file::{read_file, read_value, set_path, MAX_FILE_BYTES};
 
 use crate::batch::{Batch, Kind};
 use crate::config::Config;
@@ -79,6 +80,9 @@ impl Registry {
         }
         if enabled.memory {
             list.push(Box::new(meminfo::Meminfo::new(&paths.procfs)));
+        }
+        if enabled.cpu {
+            list.push(Box::new(cpu::Cpu::new(&paths.procfs, &paths.sysfs)));
         }
         Registry::new(list)
     }
