@@ -10,6 +10,7 @@ pub mod cpu;
 mod file;
 pub mod loadavg;
 pub mod meminfo;
+pub mod stat;
 
 pub use file::{read_file, read_value, set_path, MAX_FILE_BYTES};
 
@@ -83,6 +84,9 @@ impl Registry {
         }
         if enabled.cpu {
             list.push(Box::new(cpu::Cpu::new(&paths.procfs, &paths.sysfs)));
+        }
+        if enabled.stat {
+            list.push(Box::new(stat::Stat::new(&paths.procfs)));
         }
         Registry::new(list)
     }
