@@ -7,6 +7,7 @@
 //! collector's failure once when it starts failing and once when it recovers.
 
 pub mod cpu;
+pub mod diskstats;
 mod file;
 pub mod loadavg;
 pub mod meminfo;
@@ -87,6 +88,14 @@ impl Registry {
         }
         if enabled.stat {
             list.push(Box::new(stat::Stat::new(&paths.procfs)));
+        }
+        if enabled.diskstats {
+            let filter = config.diskstats.filter();
+            list.push(Box::new(diskstats::Diskstats::new(
+                &paths.procfs,
+                &paths.rootfs,
+                filter,
+            )));
         }
         Registry::new(list)
     }
