@@ -11,6 +11,7 @@ pub mod diskstats;
 mod file;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netdev;
 pub mod stat;
 
 pub use file::{read_file, read_value, set_path, MAX_FILE_BYTES};
@@ -94,6 +95,14 @@ impl Registry {
             list.push(Box::new(diskstats::Diskstats::new(
                 &paths.procfs,
                 &paths.rootfs,
+                filter,
+            )));
+        }
+        if enabled.netdev {
+            let filter = config.netdev.filter();
+            list.push(Box::new(netdev::Netdev::new(
+                &paths.procfs,
+                &paths.sysfs,
                 filter,
             )));
         }
