@@ -67,6 +67,32 @@ pub fn set_path(path: &mut PathBuf, base: &Path, parts: &[&str]) {
     }
 }
 
+/// Lists the entries of `dir` that `keep` accepts into the slots of `names`, reusing
+/// the strings already there, sorted by name as node_exporter's Go listings are.
+/// Returns how many slots hold this listing; names that are not UTF-8 are skipped.
+pub fn list_dir(
+    dir: &Path,
+    names: &mut Vec<String>,
+    keep: impl Fn(&std::fs::DirEntry, &str) -> bool,
+) -> io::Result<usize> {
+    let mut len = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| keep(&entry, n)) else {
+            continue;
+        };
+        if len == names.len() {
+            names.push(String::new());
+        }
+        names[len].clear();
+        names[len].push_str(name);
+        len += 1;
+    }
+    names[..len].sort_unstable();
+    Ok(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +145,20 @@ mod tests {
         assert_eq!(path, Path::new("/sys/class/net/eth0/mtu"));
         set_path(&mut path, Path::new("rel"), &[]);
         assert_eq!(path, Path::new("rel"));
+    }
+
+    #[test]
+    fn lists_kept_names_sorted_into_reused_slots() {
+        let dir = crate::testing::TempDir::new();
+        for name in ["eth1", "eth0", "lo", "bonding_masters"] {
+            dir.write(&format!("net/{name}"), "");
+        }
+        let mut names = vec![String::from("old"); 5];
+        let keep = |_: &std::fs::DirEntry, name: &str| name != "bonding_masters";
+        let len = list_dir(&dir.path().join("net"), &mut names, keep).unwrap();
+        assert_eq!(names[..len], ["eth0", "eth1", "lo"]);
+        assert_eq!(names.len(), 5);
+        assert!(list_dir(&dir.path().join("none"), &mut names, keep).is_err());
     }
 
     #[test]

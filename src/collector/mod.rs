@@ -11,10 +11,11 @@ pub mod diskstats;
 mod file;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netclass;
 pub mod netdev;
 pub mod stat;
 
-pub use file::{read_file, read_value, set_path, MAX_FILE_BYTES};
+pub use file::{list_dir, read_file, read_value, set_path, MAX_FILE_BYTES};
 
 use crate::batch::{Batch, Kind};
 use crate::config::Config;
@@ -105,6 +106,12 @@ impl Registry {
                 &paths.sysfs,
                 filter,
             )));
+        }
+        if enabled.netclass {
+            // node_exporter's netclass filter is its own flag, ignoring nothing by
+            // default; one filter for both keeps the two views of a device together.
+            let filter = config.netdev.filter();
+            list.push(Box::new(netclass::Netclass::new(&paths.sysfs, filter)));
         }
         Registry::new(list)
     }
