@@ -14,6 +14,7 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod stat;
+pub mod uname;
 
 pub use file::{list_dir, read_file, read_value, set_path, MAX_FILE_BYTES};
 
@@ -112,6 +113,9 @@ impl Registry {
             // default; one filter for both keeps the two views of a device together.
             let filter = config.netdev.filter();
             list.push(Box::new(netclass::Netclass::new(&paths.sysfs, filter)));
+        }
+        if enabled.uname {
+            list.push(Box::new(uname::Uname::new()));
         }
         Registry::new(list)
     }
