@@ -14,6 +14,7 @@ pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
 pub mod stat;
+pub mod time;
 pub mod uname;
 
 pub use file::{list_dir, read_file, read_value, set_path, MAX_FILE_BYTES};
@@ -116,6 +117,9 @@ impl Registry {
         }
         if enabled.uname {
             list.push(Box::new(uname::Uname::new()));
+        }
+        if enabled.time {
+            list.push(Box::new(time::Time::new(&paths.sysfs)));
         }
         Registry::new(list)
     }
