@@ -8,6 +8,7 @@
 
 pub mod cpu;
 pub mod diskstats;
+pub mod entropy;
 mod file;
 pub mod loadavg;
 pub mod meminfo;
@@ -120,6 +121,9 @@ impl Registry {
         }
         if enabled.time {
             list.push(Box::new(time::Time::new(&paths.sysfs)));
+        }
+        if enabled.entropy {
+            list.push(Box::new(entropy::Entropy::new(&paths.procfs)));
         }
         Registry::new(list)
     }
