@@ -10,6 +10,7 @@ pub mod cpu;
 pub mod diskstats;
 pub mod entropy;
 mod file;
+pub mod filefd;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
@@ -124,6 +125,9 @@ impl Registry {
         }
         if enabled.entropy {
             list.push(Box::new(entropy::Entropy::new(&paths.procfs)));
+        }
+        if enabled.filefd {
+            list.push(Box::new(filefd::Filefd::new(&paths.procfs)));
         }
         Registry::new(list)
     }
