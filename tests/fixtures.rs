@@ -3,10 +3,12 @@
 //!
 //! A case holds `README` (what it covers and why), `config.yaml` (paths relative to
 //! the case directory, which is the working directory), the `proc/`, `sys/` and
-//! `root/` trees it needs, and `expected.prom`. Durations in
-//! `node_scrape_collector_duration_seconds` vary from run to run and are replaced by
-//! `<duration>` before comparing. `SC_UPDATE_FIXTURES=1 cargo test --test fixtures`
-//! rewrites the expected files; review the diff before committing it.
+//! `root/` trees it needs, and `expected.prom`. What no fixture tree can fix is
+//! replaced before comparing: durations in `node_scrape_collector_duration_seconds`
+//! by `<duration>`, the clock in `node_time_seconds` by `<time>`, and the kernel's
+//! answers in `node_uname_info` by `<uname>`. The agent runs with `TZ=CET-1` (a POSIX
+//! zone, so no time zone database is needed). `SC_UPDATE_FIXTURES=1 cargo test --test
+//! fixtures` rewrites the expected files; review the diff before committing it.
 
 mod common;
 
@@ -14,15 +16,30 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+/// The label values of `node_uname_info`, which come from the kernel, not the tree.
+const UNAME_LABELS: [&str; 6] = [
+    "domainname",
+    "machine",
+    "nodename",
+    "release",
+    "sysname",
+    "version",
+];
+
 fn normalise(output: &str) -> String {
     output
         .lines()
         .map(|line| {
+            let mask_value = |placeholder: &str| match line.rsplit_once(' ') {
+                Some((series, _)) => format!("{series} {placeholder}\n"),
+                None => format!("{line}\n"),
+            };
             if line.starts_with("node_scrape_collector_duration_seconds{") {
-                match line.rsplit_once(' ') {
-                    Some((series, _)) => format!("{series} <duration>\n"),
-                    None => format!("{line}\n"),
-                }
+                mask_value("<duration>")
+            } else if line.starts_with("node_time_seconds{") {
+                mask_value("<time>")
+            } else if line.starts_with("node_uname_info{") {
+                format!("{}\n", mask_labels(line, &UNAME_LABELS, "<uname>"))
             } else {
                 format!("{line}\n")
             }
@@ -30,12 +47,47 @@ fn normalise(output: &str) -> String {
         .collect()
 }
 
+/// Replaces the values of the named labels with `placeholder`.
+fn mask_labels(line: &str, names: &[&str], placeholder: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("=\"") {
+        let name_start = rest[..at].rfind(['{', ',']).map_or(0, |i| i + 1);
+        let name = &rest[name_start..at];
+        out.push_str(&rest[..at + 2]);
+        rest = &rest[at + 2..];
+        let end = value_end(rest);
+        if names.contains(&name) {
+            out.push_str(placeholder);
+        } else {
+            out.push_str(&rest[..end]);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Where a quoted label value ends (its closing quote), skipping escapes.
+fn value_end(value: &str) -> usize {
+    let mut escaped = false;
+    for (i, c) in value.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return i,
+            _ => escaped = false,
+        }
+    }
+    value.len()
+}
+
 fn run_case(case: &Path) -> Result<(), String> {
     let mut command = Command::new(common::bin());
     command
         .current_dir(case)
         .args(["--once", "--config", "config.yaml"])
-        .env("PATH", "/nonexistent");
+        .env("PATH", "/nonexistent")
+        .env("TZ", "CET-1");
     let mut agent = common::Agent::spawn_with(&mut command, &[("SC_LOG_LEVEL", "error")]);
     let status = agent
         .wait_exit(Duration::from_secs(30))
@@ -70,6 +122,22 @@ fn run_case(case: &Path) -> Result<(), String> {
     Err(format!(
         "output differs from expected.prom at {first_difference}"
     ))
+}
+
+#[test]
+fn machine_dependent_values_are_masked() {
+    let uname =
+        "node_uname_info{domainname=\"(none)\",instance=\"fixture-host\",machine=\"x86_64\",\
+                 nodename=\"vm\",release=\"6.1\",sysname=\"Linux\",version=\"#1 \\\"SMP\\\"\"} 1";
+    assert_eq!(
+        normalise(uname),
+        "node_uname_info{domainname=\"<uname>\",instance=\"fixture-host\",machine=\"<uname>\",\
+         nodename=\"<uname>\",release=\"<uname>\",sysname=\"<uname>\",version=\"<uname>\"} 1\n"
+    );
+    assert_eq!(
+        normalise("node_time_seconds{job=\"node\"} 1.7e9"),
+        "node_time_seconds{job=\"node\"} <time>\n"
+    );
 }
 
 #[test]

@@ -1,8 +1,8 @@
 //! Reading whole /proc and /sys files into buffers that live across cycles.
 
 use super::Error;
-use std::io::Read;
-use std::path::Path;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
 
 /// The largest file a collector reads. /proc files of thousands of devices or mounts
 /// stay far below it; anything larger is refused rather than held in memory.
@@ -34,6 +34,65 @@ pub fn read_file(path: &Path, buf: &mut String) -> Result<(), Error> {
     Ok(())
 }
 
+/// The largest single-value file [`read_value`] accepts: sysfs prints at most a page.
+const MAX_VALUE_BYTES: u64 = 4096;
+
+/// Reads a one-value file (a sysfs attribute, a /proc/sys entry) into `buf` and returns
+/// its text without surrounding whitespace.
+///
+/// The I/O error is returned as it is, not as an [`Error`], because collectors treat
+/// some errors as "no value" (a missing file; EINVAL from a link that is down).
+pub fn read_value<'a>(path: &Path, buf: &'a mut String) -> io::Result<&'a str> {
+    buf.clear();
+    std::fs::File::open(path)?
+        .take(MAX_VALUE_BYTES + 1)
+        .read_to_string(buf)?;
+    if buf.len() as u64 > MAX_VALUE_BYTES {
+        buf.clear();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_VALUE_BYTES} bytes"),
+        ));
+    }
+    Ok(buf.trim())
+}
+
+/// Makes `path` `base/part/part...`, reusing its buffer (no allocation once it is
+/// long enough). Collectors build the paths of per-device files with it.
+pub fn set_path(path: &mut PathBuf, base: &Path, parts: &[&str]) {
+    path.as_mut_os_string().clear();
+    path.push(base);
+    for part in parts {
+        path.push(part);
+    }
+}
+
+/// Lists the entries of `dir` that `keep` accepts into the slots of `names`, reusing
+/// the strings already there, sorted by name as node_exporter's Go listings are.
+/// Returns how many slots hold this listing; names that are not UTF-8 are skipped.
+pub fn list_dir(
+    dir: &Path,
+    names: &mut Vec<String>,
+    keep: impl Fn(&std::fs::DirEntry, &str) -> bool,
+) -> io::Result<usize> {
+    let mut len = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str().filter(|n| keep(&entry, n)) else {
+            continue;
+        };
+        if len == names.len() {
+            names.push(String::new());
+        }
+        names[len].clear();
+        names[len].push_str(name);
+        len += 1;
+    }
+    names[..len].sort_unstable();
+    Ok(len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +122,43 @@ mod tests {
         let path = dir.write_bytes("bin", &[0xff, 0xfe, 0x00, 0x80]);
         let mut buf = String::new();
         assert!(read_file(&path, &mut buf).is_err());
+    }
+
+    #[test]
+    fn reads_a_value_trimmed_and_keeps_the_io_error() {
+        let dir = crate::testing::TempDir::new();
+        let path = dir.write("mtu", "  1500\n");
+        let mut buf = String::new();
+        assert_eq!(read_value(&path, &mut buf).unwrap(), "1500");
+        let missing = read_value(&dir.path().join("speed"), &mut buf).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
+        let big = dir.write("big", &"1".repeat(MAX_VALUE_BYTES as usize + 1));
+        let err = read_value(&big, &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn set_path_replaces_the_whole_path() {
+        let mut path = PathBuf::from("/old/and/long/path");
+        set_path(&mut path, Path::new("/sys/class/net"), &["eth0", "mtu"]);
+        assert_eq!(path, Path::new("/sys/class/net/eth0/mtu"));
+        set_path(&mut path, Path::new("rel"), &[]);
+        assert_eq!(path, Path::new("rel"));
+    }
+
+    #[test]
+    fn lists_kept_names_sorted_into_reused_slots() {
+        let dir = crate::testing::TempDir::new();
+        for name in ["eth1", "eth0", "lo", "bonding_masters"] {
+            dir.write(&format!("net/{name}"), "");
+        }
+        let mut names = vec![String::from("old"); 5];
+        let keep = |_: &std::fs::DirEntry, name: &str| name != "bonding_masters";
+        let len = list_dir(&dir.path().join("net"), &mut names, keep).unwrap();
+        assert_eq!(names[..len], ["eth0", "eth1", "lo"]);
+        assert_eq!(names.len(), 5);
+        assert!(list_dir(&dir.path().join("none"), &mut names, keep).is_err());
     }
 
     #[test]

@@ -6,11 +6,20 @@
 //! `node_scrape_collector_{duration_seconds,success}` as node_exporter does, and logs a
 //! collector's failure once when it starts failing and once when it recovers.
 
+pub mod cpu;
+pub mod diskstats;
+pub mod entropy;
 mod file;
+pub mod filefd;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netclass;
+pub mod netdev;
+pub mod stat;
+pub mod time;
+pub mod uname;
 
-pub use file::{read_file, MAX_FILE_BYTES};
+pub use file::{list_dir, read_file, read_value, set_path, MAX_FILE_BYTES};
 
 use crate::batch::{Batch, Kind};
 use crate::config::Config;
@@ -79,6 +88,46 @@ impl Registry {
         }
         if enabled.memory {
             list.push(Box::new(meminfo::Meminfo::new(&paths.procfs)));
+        }
+        if enabled.cpu {
+            list.push(Box::new(cpu::Cpu::new(&paths.procfs, &paths.sysfs)));
+        }
+        if enabled.stat {
+            list.push(Box::new(stat::Stat::new(&paths.procfs)));
+        }
+        if enabled.diskstats {
+            let filter = config.diskstats.filter();
+            list.push(Box::new(diskstats::Diskstats::new(
+                &paths.procfs,
+                &paths.rootfs,
+                filter,
+            )));
+        }
+        if enabled.netdev {
+            let filter = config.netdev.filter();
+            list.push(Box::new(netdev::Netdev::new(
+                &paths.procfs,
+                &paths.sysfs,
+                filter,
+            )));
+        }
+        if enabled.netclass {
+            // node_exporter's netclass filter is its own flag, ignoring nothing by
+            // default; one filter for both keeps the two views of a device together.
+            let filter = config.netdev.filter();
+            list.push(Box::new(netclass::Netclass::new(&paths.sysfs, filter)));
+        }
+        if enabled.uname {
+            list.push(Box::new(uname::Uname::new()));
+        }
+        if enabled.time {
+            list.push(Box::new(time::Time::new(&paths.sysfs)));
+        }
+        if enabled.entropy {
+            list.push(Box::new(entropy::Entropy::new(&paths.procfs)));
+        }
+        if enabled.filefd {
+            list.push(Box::new(filefd::Filefd::new(&paths.procfs)));
         }
         Registry::new(list)
     }

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""Compare sc-agent with node_exporter on the golden fixture trees.
+
+For each case under tests/fixtures (or the ones named on the command line), runs
+prometheus-node-exporter with the collectors the case enables, pointed at the case's
+proc/, sys/ and root/ trees, scrapes it once, and compares its families (HELP, TYPE),
+label sets and values with what `sc-agent --once` prints for the same tree. The labels
+sc-agent adds to every series (instance, job, vm_id) are dropped, values are compared
+as floats, and node_time_seconds is compared by name only.
+
+    scripts/compare-node-exporter.py [case...]    # needs cargo build first
+
+Exit status 1 if any case differs. Differences are expected where the module docs of
+a collector say so (e.g. node_exporter's netdev in /proc/net/dev mode has no
+receive_nohandler series, which its default netlink mode has and sc-agent reads from
+sysfs).
+"""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+AGENT = ROOT / "target" / "debug" / "sc-agent"
+NODE_EXPORTER = "prometheus-node-exporter"
+
+# sc-agent's config key -> node_exporter's collector name, for the shared ones.
+COLLECTORS = {
+    "cpu": "cpu", "memory": "meminfo", "loadavg": "loadavg", "diskstats": "diskstats",
+    "netdev": "netdev", "netclass": "netclass", "filesystem": "filesystem",
+    "stat": "stat", "uname": "uname", "vmstat": "vmstat", "pressure": "pressure",
+    "filefd": "filefd", "sockstat": "sockstat", "netstat": "netstat",
+    "entropy": "entropy", "time": "time",
+}
+# sc-agent's default device filters, given to node_exporter: Debian's build excludes
+# lo from netdev, and 1.5's diskstats default does not exclude zram.
+DEFAULT_FILTERS = {
+    "netdev": {"device_exclude": "^$"},
+    "diskstats": {"device_exclude": r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"},
+}
+COMMON_LABELS = {"instance", "job", "vm_id"}
+UNCOMPARED_VALUES = {"node_time_seconds"}
+SKIPPED = re.compile(r"^(go_|process_|promhttp_|node_exporter_build_info|node_scrape_collector_duration)")
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def enabled(case):
+    """The sc-agent collector keys the case's config.yaml turns on."""
+    text = (case / "config.yaml").read_text()
+    return [k for k, v in re.findall(r"^  (\w+): (true|false)$", text, re.M) if v == "true"]
+
+
+def filter_flags(case):
+    """node_exporter flags for the device filters of the case's config.yaml."""
+    text = (case / "config.yaml").read_text()
+    flags = ["--no-collector.netdev.netlink"]
+    for section, defaults in DEFAULT_FILTERS.items():
+        match = re.search(rf"^{section}:\n((?:  .*\n)+)", text, re.M)
+        options = dict(re.findall(r"^  (\w+): '?(.*?)'?$", match.group(1), re.M)) if match else {}
+        for key, value in (options or defaults).items():
+            flags.append(f"--collector.{section}.{key.replace('_', '-')}={value}")
+    return flags
+
+
+def parse(text):
+    """{family: (help, type)}, {(name, labels): value} of an exposition text."""
+    meta, samples = {}, {}
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            name, _, help_text = line[7:].partition(" ")
+            meta.setdefault(name, [None, None])[0] = help_text
+        elif line.startswith("# TYPE "):
+            name, _, kind = line[7:].partition(" ")
+            meta.setdefault(name, [None, None])[1] = kind
+        elif line and not line.startswith("#"):
+            match = SAMPLE.match(line)
+            if not match:
+                raise ValueError(f"cannot parse {line!r}")
+            name, labels, value = match.groups()
+            pairs = tuple(sorted((k, v) for k, v in LABEL.findall(labels or "")
+                                 if k not in COMMON_LABELS))
+            samples[(name, pairs)] = float(value)
+    keep = lambda name: not SKIPPED.match(name)
+    return ({n: tuple(m) for n, m in meta.items() if keep(n)},
+            {k: v for k, v in samples.items() if keep(k[0])})
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def node_exporter(case, keys, empty):
+    port = free_port()
+    flags = [f"--collector.{COLLECTORS[k]}" for k in keys if k in COLLECTORS]
+    # node_exporter refuses to start when a --path.* directory is missing.
+    tree = lambda name: name if (case / name).is_dir() else empty
+    env = dict(os.environ, TZ="Europe/Berlin")
+    child = subprocess.Popen(
+        [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
+         "--collector.disable-defaults", f"--path.procfs={tree('proc')}",
+         f"--path.sysfs={tree('sys')}", f"--path.rootfs={tree('root')}",
+         "--path.udev.data=root/run/udev/data", *filter_flags(case), *flags],
+        cwd=case, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
+                    return r.read().decode()
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"node_exporter did not answer: {child.stderr.read()}")
+    finally:
+        child.terminate()
+        child.wait()
+
+
+def agent(case):
+    env = dict(os.environ, TZ="Europe/Berlin", SC_LOG_LEVEL="error")
+    return subprocess.run([str(AGENT), "--once", "--config", "config.yaml"], cwd=case,
+                          env=env, check=True, capture_output=True, text=True).stdout
+
+
+def compare(case):
+    keys = enabled(case)
+    if not any(k in COLLECTORS for k in keys):
+        return []
+    with tempfile.TemporaryDirectory() as empty:
+        ne_meta, ne = parse(node_exporter(case, keys, empty))
+    our_meta, ours = parse(agent(case))
+    problems = []
+    for name in sorted(set(ne_meta) | set(our_meta)):
+        if ne_meta.get(name) != our_meta.get(name):
+            problems.append(f"family {name}: node_exporter {ne_meta.get(name)}, "
+                            f"sc-agent {our_meta.get(name)}")
+    for key in sorted(set(ne) | set(ours)):
+        a, b = ne.get(key), ours.get(key)
+        if a is None or b is None:
+            problems.append(f"only in {'sc-agent' if a is None else 'node_exporter'}: "
+                            f"{key[0]}{dict(key[1])} {a if b is None else b}")
+        elif a != b and key[0] not in UNCOMPARED_VALUES:
+            problems.append(f"value {key[0]}{dict(key[1])}: node_exporter {a}, sc-agent {b}")
+    return problems
+
+
+def main():
+    names = sys.argv[1:] or sorted(p.name for p in FIXTURES.iterdir()
+                                   if (p / "config.yaml").is_file())
+    failed = False
+    for name in names:
+        problems = compare(FIXTURES / name)
+        print(f"{name}: {'same' if not problems else f'{len(problems)} differences'}")
+        for problem in problems:
+            print(f"  {problem}")
+        failed |= bool(problems)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
