@@ -9,6 +9,7 @@
 mod file;
 pub mod loadavg;
 pub mod meminfo;
+pub mod vmstat;
 
 pub use file::{read_file, MAX_FILE_BYTES};
 
@@ -79,6 +80,9 @@ impl Registry {
         }
         if enabled.memory {
             list.push(Box::new(meminfo::Meminfo::new(&paths.procfs)));
+        }
+        if enabled.vmstat {
+            list.push(Box::new(vmstat::Vmstat::new(&paths.procfs)));
         }
         Registry::new(list)
     }
