@@ -5,8 +5,12 @@
 //! the case directory, which is the working directory), the `proc/`, `sys/` and
 //! `root/` trees it needs, and `expected.prom`. Durations in
 //! `node_scrape_collector_duration_seconds` vary from run to run and are replaced by
-//! `<duration>` before comparing. `SC_UPDATE_FIXTURES=1 cargo test --test fixtures`
-//! rewrites the expected files; review the diff before committing it.
+//! `<duration>` before comparing. A case may also list, in a `varying` file (one
+//! metric name a line), families whose values depend on the machine running the test
+//! (page size, the size of the filesystem the checkout lives on): their values become
+//! `<varies>`, while their names, labels, HELP and TYPE are still compared.
+//! `SC_UPDATE_FIXTURES=1 cargo test --test fixtures` rewrites the expected files;
+//! review the diff before committing it.
 
 mod common;
 
@@ -14,19 +18,41 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-fn normalise(output: &str) -> String {
+/// The metric name of a series line; `None` for HELP, TYPE and blank lines.
+fn series_name(line: &str) -> Option<&str> {
+    if line.starts_with('#') {
+        return None;
+    }
+    line.split(['{', ' '])
+        .next()
+        .filter(|name| !name.is_empty())
+}
+
+fn normalise(output: &str, varying: &[String]) -> String {
     output
         .lines()
         .map(|line| {
-            if line.starts_with("node_scrape_collector_duration_seconds{") {
-                match line.rsplit_once(' ') {
-                    Some((series, _)) => format!("{series} <duration>\n"),
-                    None => format!("{line}\n"),
-                }
-            } else {
-                format!("{line}\n")
+            let placeholder = match series_name(line) {
+                Some("node_scrape_collector_duration_seconds") => Some("<duration>"),
+                Some(name) if varying.iter().any(|v| v == name) => Some("<varies>"),
+                _ => None,
+            };
+            match (placeholder, line.rsplit_once(' ')) {
+                (Some(placeholder), Some((series, _))) => format!("{series} {placeholder}\n"),
+                _ => format!("{line}\n"),
             }
         })
+        .collect()
+}
+
+/// The metric names listed in the case's optional `varying` file.
+fn varying(case: &Path) -> Vec<String> {
+    std::fs::read_to_string(case.join("varying"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
         .collect()
 }
 
@@ -43,7 +69,7 @@ fn run_case(case: &Path) -> Result<(), String> {
     if !status.success() {
         return Err(format!("exit {status}: {}", agent.stderr()));
     }
-    let actual = normalise(&agent.stdout());
+    let actual = normalise(&agent.stdout(), &varying(case));
     let expected_path = case.join("expected.prom");
     if std::env::var_os("SC_UPDATE_FIXTURES").is_some() {
         std::fs::write(&expected_path, &actual).map_err(|e| e.to_string())?;
