@@ -9,9 +9,10 @@
 mod file;
 pub mod loadavg;
 pub mod meminfo;
+pub mod pressure;
 pub mod vmstat;
 
-pub use file::{read_file, MAX_FILE_BYTES};
+pub use file::{read_file, read_optional_file, MAX_FILE_BYTES};
 
 use crate::batch::{Batch, Kind};
 use crate::config::Config;
@@ -21,27 +22,47 @@ use std::time::Instant;
 
 /// Why a collector produced nothing this cycle.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error(String);
+pub struct Error {
+    message: String,
+    no_data: bool,
+}
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Self {
-        Error(message.into())
+        Error {
+            message: message.into(),
+            no_data: false,
+        }
     }
 
     /// A file that could not be read.
     pub fn io(path: &Path, err: &std::io::Error) -> Self {
-        Error(format!("{}: {err}", path.display()))
+        Error::new(format!("{}: {err}", path.display()))
     }
 
     /// A file whose line `line` (1-based) did not parse.
     pub fn parse(path: &Path, line: usize, what: impl fmt::Display) -> Self {
-        Error(format!("{} line {line}: {what}", path.display()))
+        Error::new(format!("{} line {line}: {what}", path.display()))
+    }
+
+    /// The kernel does not provide what the collector reads (node_exporter's
+    /// `ErrNoData`): success is 0 as for any error, but it is logged at debug level
+    /// only, since it is how this machine is, not something going wrong.
+    pub fn no_data(message: impl Into<String>) -> Self {
+        Error {
+            message: message.into(),
+            no_data: true,
+        }
+    }
+
+    pub fn is_no_data(&self) -> bool {
+        self.no_data
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -84,6 +105,9 @@ impl Registry {
         if enabled.vmstat {
             list.push(Box::new(vmstat::Vmstat::new(&paths.procfs)));
         }
+        if enabled.pressure {
+            list.push(Box::new(pressure::Pressure::new(&paths.procfs)));
+        }
         Registry::new(list)
     }
 
@@ -120,7 +144,9 @@ impl Registry {
                 }
                 Err(e) => {
                     out.rollback(mark);
-                    if entry.ok == Some(false) {
+                    if e.is_no_data() {
+                        log::debug!("collector {name} returned no data: {e}");
+                    } else if entry.ok == Some(false) {
                         log::debug!("collector {name} still failing: {e}");
                     } else {
                         log::warn!("collector {name} failed: {e}");
