@@ -10,6 +10,8 @@ mod file;
 pub mod loadavg;
 pub mod meminfo;
 pub mod pressure;
+pub mod sockstat;
+mod sysconf;
 pub mod vmstat;
 
 pub use file::{read_file, read_optional_file, MAX_FILE_BYTES};
@@ -107,6 +109,9 @@ impl Registry {
         }
         if enabled.pressure {
             list.push(Box::new(pressure::Pressure::new(&paths.procfs)));
+        }
+        if enabled.sockstat {
+            list.push(Box::new(sockstat::Sockstat::new(&paths.procfs)));
         }
         Registry::new(list)
     }
