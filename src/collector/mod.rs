@@ -9,6 +9,7 @@
 mod file;
 pub mod loadavg;
 pub mod meminfo;
+pub mod netstat;
 pub mod pressure;
 pub mod sockstat;
 mod sysconf;
@@ -112,6 +113,9 @@ impl Registry {
         }
         if enabled.sockstat {
             list.push(Box::new(sockstat::Sockstat::new(&paths.procfs)));
+        }
+        if enabled.netstat {
+            list.push(Box::new(netstat::Netstat::new(&paths.procfs)));
         }
         Registry::new(list)
     }
