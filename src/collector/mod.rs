@@ -7,6 +7,7 @@
 //! collector's failure once when it starts failing and once when it recovers.
 
 mod file;
+pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netstat;
@@ -116,6 +117,13 @@ impl Registry {
         }
         if enabled.netstat {
             list.push(Box::new(netstat::Netstat::new(&paths.procfs)));
+        }
+        if enabled.filesystem {
+            list.push(Box::new(filesystem::Filesystem::new(
+                &paths.procfs,
+                &paths.rootfs,
+                &config.filesystem,
+            )));
         }
         Registry::new(list)
     }
