@@ -12,6 +12,7 @@ pub mod loadavg;
 pub mod meminfo;
 pub mod netstat;
 pub mod pressure;
+pub mod process;
 pub mod sockstat;
 mod sysconf;
 pub mod vmstat;
@@ -124,6 +125,10 @@ impl Registry {
                 &paths.rootfs,
                 &config.filesystem,
             )));
+        }
+        if enabled.process {
+            // The agent's own /proc, whatever paths.procfs says.
+            list.push(Box::new(process::Process::new(Path::new("/proc"))));
         }
         Registry::new(list)
     }

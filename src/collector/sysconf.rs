@@ -7,6 +7,11 @@ pub fn page_size() -> u64 {
     read(SysconfVar::PAGE_SIZE, "page size", 4096)
 }
 
+/// Clock ticks per second, the unit of /proc/<pid>/stat times (`USER_HZ`).
+pub fn clock_ticks() -> u64 {
+    read(SysconfVar::CLK_TCK, "clock ticks per second", 100)
+}
+
 /// Linux always answers; the fallbacks are the values of every Linux platform
 /// this agent builds for, used (with a warning) only if sysconf ever fails.
 fn read(var: SysconfVar, what: &str, fallback: u64) -> u64 {
@@ -26,5 +31,6 @@ mod tests {
     #[test]
     fn linux_answers() {
         assert!(page_size().is_power_of_two() && page_size() >= 4096);
+        assert!(clock_ticks() > 0);
     }
 }
