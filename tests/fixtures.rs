@@ -5,10 +5,13 @@
 //! the case directory, which is the working directory), the `proc/`, `sys/` and
 //! `root/` trees it needs, and `expected.prom`. What no fixture tree can fix is
 //! replaced before comparing: durations in `node_scrape_collector_duration_seconds`
-//! by `<duration>`, the clock in `node_time_seconds` by `<time>`, and the kernel's
-//! answers in `node_uname_info` by `<uname>`. The agent runs with `TZ=CET-1` (a POSIX
-//! zone, so no time zone database is needed). `SC_UPDATE_FIXTURES=1 cargo test --test
-//! fixtures` rewrites the expected files; review the diff before committing it.
+//! by `<duration>`, the kernel's answers in `node_uname_info` by `<uname>`, and the
+//! values of the families a case lists in its optional `varying` file (one metric name
+//! a line: the clock, the page size, the size of the filesystem the checkout lives on)
+//! by `<varies>`; their names, labels, HELP and TYPE are still compared. The agent
+//! runs with `TZ=CET-1` (a POSIX zone, so no time zone database is needed).
+//! `SC_UPDATE_FIXTURES=1 cargo test --test fixtures` rewrites the expected files;
+//! review the diff before committing it.
 
 mod common;
 
@@ -26,22 +29,31 @@ const UNAME_LABELS: [&str; 6] = [
     "version",
 ];
 
-fn normalise(output: &str) -> String {
+/// The metric name of a series line; `None` for HELP, TYPE and blank lines.
+fn series_name(line: &str) -> Option<&str> {
+    if line.starts_with('#') {
+        return None;
+    }
+    line.split(['{', ' '])
+        .next()
+        .filter(|name| !name.is_empty())
+}
+
+fn normalise(output: &str, varying: &[String]) -> String {
     output
         .lines()
         .map(|line| {
-            let mask_value = |placeholder: &str| match line.rsplit_once(' ') {
-                Some((series, _)) => format!("{series} {placeholder}\n"),
-                None => format!("{line}\n"),
+            let placeholder = match series_name(line) {
+                Some("node_scrape_collector_duration_seconds") => Some("<duration>"),
+                Some("node_uname_info") => {
+                    return format!("{}\n", mask_labels(line, &UNAME_LABELS, "<uname>"));
+                }
+                Some(name) if varying.iter().any(|v| v == name) => Some("<varies>"),
+                _ => None,
             };
-            if line.starts_with("node_scrape_collector_duration_seconds{") {
-                mask_value("<duration>")
-            } else if line.starts_with("node_time_seconds{") {
-                mask_value("<time>")
-            } else if line.starts_with("node_uname_info{") {
-                format!("{}\n", mask_labels(line, &UNAME_LABELS, "<uname>"))
-            } else {
-                format!("{line}\n")
+            match (placeholder, line.rsplit_once(' ')) {
+                (Some(placeholder), Some((series, _))) => format!("{series} {placeholder}\n"),
+                _ => format!("{line}\n"),
             }
         })
         .collect()
@@ -81,6 +93,17 @@ fn value_end(value: &str) -> usize {
     value.len()
 }
 
+/// The metric names listed in the case's optional `varying` file.
+fn varying(case: &Path) -> Vec<String> {
+    std::fs::read_to_string(case.join("varying"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect()
+}
+
 fn run_case(case: &Path) -> Result<(), String> {
     let mut command = Command::new(common::bin());
     command
@@ -95,7 +118,7 @@ fn run_case(case: &Path) -> Result<(), String> {
     if !status.success() {
         return Err(format!("exit {status}: {}", agent.stderr()));
     }
-    let actual = normalise(&agent.stdout());
+    let actual = normalise(&agent.stdout(), &varying(case));
     let expected_path = case.join("expected.prom");
     if std::env::var_os("SC_UPDATE_FIXTURES").is_some() {
         std::fs::write(&expected_path, &actual).map_err(|e| e.to_string())?;
@@ -125,22 +148,6 @@ fn run_case(case: &Path) -> Result<(), String> {
 }
 
 #[test]
-fn machine_dependent_values_are_masked() {
-    let uname =
-        "node_uname_info{domainname=\"(none)\",instance=\"fixture-host\",machine=\"x86_64\",\
-                 nodename=\"vm\",release=\"6.1\",sysname=\"Linux\",version=\"#1 \\\"SMP\\\"\"} 1";
-    assert_eq!(
-        normalise(uname),
-        "node_uname_info{domainname=\"<uname>\",instance=\"fixture-host\",machine=\"<uname>\",\
-         nodename=\"<uname>\",release=\"<uname>\",sysname=\"<uname>\",version=\"<uname>\"} 1\n"
-    );
-    assert_eq!(
-        normalise("node_time_seconds{job=\"node\"} 1.7e9"),
-        "node_time_seconds{job=\"node\"} <time>\n"
-    );
-}
-
-#[test]
 fn every_fixture_tree_gives_its_expected_output() {
     let mut cases: Vec<_> = std::fs::read_dir(common::fixtures())
         .expect("tests/fixtures")
@@ -163,4 +170,23 @@ fn every_fixture_tree_gives_its_expected_output() {
         })
         .collect();
     assert!(failures.is_empty(), "\n{}", failures.join("\n\n"));
+}
+
+#[test]
+fn machine_dependent_values_are_masked() {
+    let uname =
+        "node_uname_info{domainname=\"(none)\",instance=\"fixture-host\",machine=\"x86_64\",\
+                 nodename=\"vm\",release=\"6.1\",sysname=\"Linux\",version=\"#1 \\\"SMP\\\"\"} 1";
+    assert_eq!(
+        normalise(uname, &[]),
+        "node_uname_info{domainname=\"<uname>\",instance=\"fixture-host\",machine=\"<uname>\",\
+         nodename=\"<uname>\",release=\"<uname>\",sysname=\"<uname>\",version=\"<uname>\"} 1\n"
+    );
+    assert_eq!(
+        normalise(
+            "node_time_seconds{job=\"node\"} 1.7e9",
+            &["node_time_seconds".into()]
+        ),
+        "node_time_seconds{job=\"node\"} <varies>\n"
+    );
 }

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::{base_config, free_port, http_get, require, run, wait_for_port, Exposition, Peer, Sample, TempDir};
+use common::{
+    base_config, free_port, http_get, require, run, wait_for_port, Exposition, Peer, Sample,
+    TempDir,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -49,28 +52,44 @@ const STABLE: [&str; 12] = [
 
 /// Families only one side has by design: each exporter's own process and runtime.
 fn is_exporter_own(name: &str) -> bool {
-    ["go_", "promhttp_", "process_", "sc_agent_", "node_exporter_"]
-        .iter()
-        .any(|prefix| name.starts_with(prefix))
+    [
+        "go_",
+        "promhttp_",
+        "process_",
+        "sc_agent_",
+        "node_exporter_",
+    ]
+    .iter()
+    .any(|prefix| name.starts_with(prefix))
 }
 
 fn start_node_exporter(port: u16) -> Peer {
     let mut args = vec![
         format!("--web.listen-address=127.0.0.1:{port}"),
         "--collector.disable-defaults".to_owned(),
-        // Read /proc/net/dev, as sc-agent does, rather than netlink.
-        "--no-collector.netdev.netlink".to_owned(),
+        // netdev stays in node_exporter's default (netlink) mode, the one users run:
+        // sc-agent reads /proc/net/dev plus sysfs rx_nohandler to give the same series.
         // Debian patches node_exporter's default filters; use the upstream ones,
         // which are sc-agent's defaults.
-        format!("--collector.diskstats.device-exclude={}", sc_agent::config::DISKSTATS_DEVICE_EXCLUDE),
+        format!(
+            "--collector.diskstats.device-exclude={}",
+            sc_agent::config::DISKSTATS_DEVICE_EXCLUDE
+        ),
         format!(
             "--collector.filesystem.mount-points-exclude={}",
             sc_agent::config::FILESYSTEM_MOUNT_POINTS_EXCLUDE
         ),
-        format!("--collector.filesystem.fs-types-exclude={}", sc_agent::config::FILESYSTEM_FS_TYPES_EXCLUDE),
+        format!(
+            "--collector.filesystem.fs-types-exclude={}",
+            sc_agent::config::FILESYSTEM_FS_TYPES_EXCLUDE
+        ),
         "--collector.netdev.device-exclude=".to_owned(),
     ];
-    args.extend(SHARED.iter().map(|(_, theirs)| format!("--collector.{theirs}")));
+    args.extend(
+        SHARED
+            .iter()
+            .map(|(_, theirs)| format!("--collector.{theirs}")),
+    );
     let child = Command::new(require("prometheus-node-exporter"))
         .args(&args)
         .stdout(Stdio::null())
@@ -78,7 +97,10 @@ fn start_node_exporter(port: u16) -> Peer {
         .spawn()
         .expect("start node_exporter");
     let peer = Peer(child);
-    assert!(wait_for_port(port, Duration::from_secs(20)), "node_exporter did not start");
+    assert!(
+        wait_for_port(port, Duration::from_secs(20)),
+        "node_exporter did not start"
+    );
     peer
 }
 
@@ -125,7 +147,11 @@ fn shared_collectors_match_node_exporter() {
     }
     collectors.push_str("  process: false\n");
     let config = dir.write("c.yaml", &base_config(&collectors));
-    let out = run(&["--once", "--config", config.to_str().unwrap()], &[], Duration::from_secs(60));
+    let out = run(
+        &["--once", "--config", config.to_str().unwrap()],
+        &[],
+        Duration::from_secs(60),
+    );
     assert!(out.status.success(), "{}", out.stderr);
     let ours = Exposition::parse(&out.stdout);
 
@@ -161,8 +187,13 @@ fn shared_collectors_match_node_exporter() {
 
     // 3. Stable gauges are equal.
     for name in STABLE {
-        let theirs: Vec<_> = before.find(name).map(|s| (key(s), s.value)).collect();
-        let mine: Vec<_> = ours.find(name).map(|s| (key(s), s.value)).collect();
+        // Series order within a family is not part of the format: compare sorted.
+        let sorted = |e: &Exposition| {
+            let mut series: Vec<_> = e.find(name).map(|s| (key(s), s.value)).collect();
+            series.sort_by(|a, b| a.0.cmp(&b.0));
+            series
+        };
+        let (theirs, mine) = (sorted(&before), sorted(&ours));
         assert_eq!(mine, theirs, "values of {name}");
     }
     let cpus = |e: &Exposition| -> BTreeSet<String> {

@@ -16,6 +16,22 @@ const SHRINK_ABOVE: usize = 64 << 10;
 pub fn read_file(path: &Path, buf: &mut String) -> Result<(), Error> {
     buf.clear();
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    read_open_file(path, file, buf)
+}
+
+/// Like [`read_file`], but a file that does not exist is not an error: returns
+/// `Ok(false)` with `buf` empty. For files some kernels lack (`/proc/pressure/*`,
+/// `/proc/net/snmp6` without IPv6), which node_exporter tells apart from failures.
+pub fn read_optional_file(path: &Path, buf: &mut String) -> Result<bool, Error> {
+    buf.clear();
+    match std::fs::File::open(path) {
+        Ok(file) => read_open_file(path, file, buf).map(|()| true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, &e)),
+    }
+}
+
+fn read_open_file(path: &Path, file: std::fs::File, buf: &mut String) -> Result<(), Error> {
     let result = file
         .take(MAX_FILE_BYTES as u64 + 1)
         .read_to_string(buf)
@@ -104,6 +120,22 @@ mod tests {
         let mut buf = String::from("old");
         read_file(&path, &mut buf).unwrap();
         assert_eq!(buf, "first\n");
+    }
+
+    #[test]
+    fn optional_file_may_be_missing() {
+        let dir = crate::testing::TempDir::new();
+        let mut buf = String::from("old");
+        assert_eq!(
+            read_optional_file(&dir.path().join("none"), &mut buf),
+            Ok(false)
+        );
+        assert!(buf.is_empty());
+        let path = dir.write("some", "1\n");
+        assert_eq!(read_optional_file(&path, &mut buf), Ok(true));
+        assert_eq!(buf, "1\n");
+        // A directory exists but cannot be read as a file: that is an error.
+        assert!(read_optional_file(dir.path(), &mut buf).is_err());
     }
 
     #[test]

@@ -11,15 +11,22 @@ pub mod diskstats;
 pub mod entropy;
 mod file;
 pub mod filefd;
+pub mod filesystem;
 pub mod loadavg;
 pub mod meminfo;
 pub mod netclass;
 pub mod netdev;
+pub mod netstat;
+pub mod pressure;
+pub mod process;
+pub mod sockstat;
 pub mod stat;
+mod sysconf;
 pub mod time;
 pub mod uname;
+pub mod vmstat;
 
-pub use file::{list_dir, read_file, read_value, set_path, MAX_FILE_BYTES};
+pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
 
 use crate::batch::{Batch, Kind};
 use crate::config::Config;
@@ -29,27 +36,47 @@ use std::time::Instant;
 
 /// Why a collector produced nothing this cycle.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error(String);
+pub struct Error {
+    message: String,
+    no_data: bool,
+}
 
 impl Error {
     pub fn new(message: impl Into<String>) -> Self {
-        Error(message.into())
+        Error {
+            message: message.into(),
+            no_data: false,
+        }
     }
 
     /// A file that could not be read.
     pub fn io(path: &Path, err: &std::io::Error) -> Self {
-        Error(format!("{}: {err}", path.display()))
+        Error::new(format!("{}: {err}", path.display()))
     }
 
     /// A file whose line `line` (1-based) did not parse.
     pub fn parse(path: &Path, line: usize, what: impl fmt::Display) -> Self {
-        Error(format!("{} line {line}: {what}", path.display()))
+        Error::new(format!("{} line {line}: {what}", path.display()))
+    }
+
+    /// The kernel does not provide what the collector reads (node_exporter's
+    /// `ErrNoData`): success is 0 as for any error, but it is logged at debug level
+    /// only, since it is how this machine is, not something going wrong.
+    pub fn no_data(message: impl Into<String>) -> Self {
+        Error {
+            message: message.into(),
+            no_data: true,
+        }
+    }
+
+    pub fn is_no_data(&self) -> bool {
+        self.no_data
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -129,6 +156,29 @@ impl Registry {
         if enabled.filefd {
             list.push(Box::new(filefd::Filefd::new(&paths.procfs)));
         }
+        if enabled.vmstat {
+            list.push(Box::new(vmstat::Vmstat::new(&paths.procfs)));
+        }
+        if enabled.pressure {
+            list.push(Box::new(pressure::Pressure::new(&paths.procfs)));
+        }
+        if enabled.sockstat {
+            list.push(Box::new(sockstat::Sockstat::new(&paths.procfs)));
+        }
+        if enabled.netstat {
+            list.push(Box::new(netstat::Netstat::new(&paths.procfs)));
+        }
+        if enabled.filesystem {
+            list.push(Box::new(filesystem::Filesystem::new(
+                &paths.procfs,
+                &paths.rootfs,
+                &config.filesystem,
+            )));
+        }
+        if enabled.process {
+            // The agent's own /proc, whatever paths.procfs says.
+            list.push(Box::new(process::Process::new(Path::new("/proc"))));
+        }
         Registry::new(list)
     }
 
@@ -165,7 +215,9 @@ impl Registry {
                 }
                 Err(e) => {
                     out.rollback(mark);
-                    if entry.ok == Some(false) {
+                    if e.is_no_data() {
+                        log::debug!("collector {name} returned no data: {e}");
+                    } else if entry.ok == Some(false) {
                         log::debug!("collector {name} still failing: {e}");
                     } else {
                         log::warn!("collector {name} failed: {e}");

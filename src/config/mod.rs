@@ -182,7 +182,8 @@ impl Default for Collectors {
 
 /// node_exporter's default: partitions, RAM disks, loop and floppy devices.
 pub const DISKSTATS_DEVICE_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
-/// node_exporter's default mount points to leave out.
+/// node_exporter's default mount points to leave out: `($|/)` also leaves out what
+/// lies below them (/dev/shm, /proc/sys/fs/binfmt_misc).
 pub const FILESYSTEM_MOUNT_POINTS_EXCLUDE: &str =
     "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
 /// node_exporter's default filesystem types to leave out.
@@ -557,6 +558,35 @@ mod tests {
         assert!(Pattern::new(FILESYSTEM_MOUNT_POINTS_EXCLUDE).is_ok());
         assert!(Pattern::new(FILESYSTEM_FS_TYPES_EXCLUDE).is_ok());
         assert!(config.diskstats.device_exclude.is_some());
+    }
+
+    #[test]
+    fn default_mount_point_exclude_is_node_exporters() {
+        let exclude = FilesystemOptions::default().mount_points_exclude.unwrap();
+        for excluded in [
+            "/dev",
+            "/dev/shm",
+            "/proc",
+            "/proc/sys/fs/binfmt_misc",
+            "/sys/kernel/debug",
+            "/run/credentials/getty@tty1.service",
+            "/var/lib/docker/overlay2/abc/merged",
+            "/var/lib/containers/storage/overlay",
+        ] {
+            assert!(exclude.is_match(excluded), "{excluded}");
+        }
+        for kept in [
+            "/",
+            "/devices",
+            "/home",
+            "/run",
+            "/run/user/1000",
+            "/run/credentials",
+            "/var/lib/docker",
+            "/srv/dev",
+        ] {
+            assert!(!exclude.is_match(kept), "{kept}");
+        }
     }
 
     #[test]

@@ -5,8 +5,9 @@ use std::fmt;
 
 /// A compiled regex that remembers the text it came from.
 ///
-/// Like node_exporter's filters, it must match the whole name: `^` and `$` are added
-/// around the configured text when they are missing.
+/// It matches as node_exporter's filter flags do (Go's `MatchString`): anywhere in the
+/// name unless the pattern anchors itself with `^` and `$`. A regex copied from a
+/// node_exporter command line therefore selects the same devices and mounts here.
 #[derive(Clone)]
 pub struct Pattern {
     source: String,
@@ -15,8 +16,7 @@ pub struct Pattern {
 
 impl Pattern {
     pub fn new(source: &str) -> Result<Self, String> {
-        let anchored = format!("^(?:{source})$");
-        regex_lite::Regex::new(&anchored)
+        regex_lite::Regex::new(source)
             .map(|regex| Pattern {
                 source: source.to_owned(),
                 regex,
@@ -77,21 +77,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matches_whole_names_only() {
+    fn matches_anywhere_like_node_exporter() {
         let p = Pattern::new("eth[0-9]").unwrap();
         assert!(p.is_match("eth0"));
-        assert!(!p.is_match("veth0"));
-        assert!(!p.is_match("eth01"));
+        assert!(p.is_match("veth0"));
+        assert!(!p.is_match("lo"));
         let anchored = Pattern::new("^lo$").unwrap();
         assert!(anchored.is_match("lo"));
-    }
-
-    #[test]
-    fn alternation_is_anchored_as_a_whole() {
-        let p = Pattern::new("lo|docker0").unwrap();
-        assert!(p.is_match("lo"));
-        assert!(p.is_match("docker0"));
-        assert!(!p.is_match("lo0"));
+        assert!(!anchored.is_match("lo0"));
     }
 
     #[test]
@@ -103,8 +96,8 @@ mod tests {
     #[test]
     fn filter_combines_include_and_exclude() {
         let f = Filter {
-            include: Some(Pattern::new("eth.*").unwrap()),
-            exclude: Some(Pattern::new("eth9").unwrap()),
+            include: Some(Pattern::new("^eth").unwrap()),
+            exclude: Some(Pattern::new("^eth9$").unwrap()),
         };
         assert!(f.allows("eth0"));
         assert!(!f.allows("eth9"));

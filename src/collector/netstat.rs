@@ -1,0 +1,447 @@
+//! `node_netstat_<Proto>_<Field>` from /proc/net/netstat, /proc/net/snmp and
+//! /proc/net/snmp6, for node_exporter 1.5's default fields.
+//!
+//! netstat and snmp come in line pairs, a header of names and a line of values:
+//! `Tcp: ActiveOpens PassiveOpens ...` / `Tcp: 34 4 ...`. snmp6 has one
+//! `Ip6InOctets 128` a line, the protocol being the name up to its first `6`.
+//!
+//! node_exporter keeps the names matching `--collector.netstat.fields`, by default
+//! `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`.
+//! The field set is not configurable here, so [`wanted`] is that regex written out
+//! as code (checked against the regex in the tests): it runs on some 350 names every
+//! cycle, where a regex engine would cost more than reading the files.
+//!
+//! Quirks mirrored: the families are untyped, HELP is `Statistic <Proto><Field>.`;
+//! every value must parse as a number, exported or not (node_exporter parses before
+//! it filters); netstat and snmp must exist, snmp6 may not (no IPv6); a header and
+//! its values line must have the same number of fields.
+//!
+//! Where node_exporter differs: it merges the files into a map, so a protocol block
+//! repeated across files would keep the last one; here a name already exported this
+//! cycle is skipped (the first wins), so a duplicate can never reach the output.
+
+use super::{read_file, read_optional_file, Collector, Error};
+use crate::batch::{Batch, Kind};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub struct Netstat {
+    netstat: PathBuf,
+    snmp: PathBuf,
+    snmp6: PathBuf,
+    buf: String,
+    /// `<Proto>_<Field>` of the name being looked at.
+    key: String,
+    /// The keys exported this cycle, one a line.
+    seen: String,
+}
+
+impl Netstat {
+    pub fn new(procfs: &Path) -> Self {
+        let net = procfs.join("net");
+        Netstat {
+            netstat: net.join("netstat"),
+            snmp: net.join("snmp"),
+            snmp6: net.join("snmp6"),
+            buf: String::new(),
+            key: String::new(),
+            seen: String::new(),
+        }
+    }
+}
+
+/// Names the default pattern lists in full.
+const EXACT: [&str; 28] = [
+    "Ip_Forwarding",
+    "Ip6_InOctets",
+    "Ip6_OutOctets",
+    "IpExt_InOctets",
+    "IpExt_OutOctets",
+    "Icmp_InMsgs",
+    "Icmp_OutMsgs",
+    "Icmp6_InMsgs",
+    "Icmp6_OutMsgs",
+    "TcpExt_TCPSynRetrans",
+    "TcpExt_TCPTimeouts",
+    "Tcp_ActiveOpens",
+    "Tcp_InSegs",
+    "Tcp_OutSegs",
+    "Tcp_OutRsts",
+    "Tcp_PassiveOpens",
+    "Tcp_RetransSegs",
+    "Tcp_CurrEstab",
+    "Udp_InDatagrams",
+    "Udp_OutDatagrams",
+    "Udp_NoPorts",
+    "Udp_RcvbufErrors",
+    "Udp_SndbufErrors",
+    "Udp6_InDatagrams",
+    "Udp6_OutDatagrams",
+    "Udp6_NoPorts",
+    "Udp6_RcvbufErrors",
+    "Udp6_SndbufErrors",
+];
+
+/// Names the default pattern lists by prefix, and by suffix.
+const PREFIXES: [&str; 2] = ["TcpExt_Listen", "TcpExt_Syncookies"];
+const SUFFIXES: [&str; 2] = ["_InErrors", "_InErrs"];
+
+/// Whether node_exporter 1.5 exports `key` (`<Proto>_<Field>`) by default.
+fn wanted(key: &str) -> bool {
+    EXACT.contains(&key)
+        || PREFIXES.iter().any(|p| key.starts_with(p))
+        || SUFFIXES.iter().any(|s| key.ends_with(s))
+}
+
+fn is_name(text: &str) -> bool {
+    !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+fn parse_value(field: &str, value: &str) -> Result<f64, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{field}: expected a number, got {value:?}"))
+}
+
+/// Writes the families of one file, given the lines' parsed names and values.
+struct Writer<'a> {
+    out: &'a mut Batch,
+    key: &'a mut String,
+    seen: &'a mut String,
+}
+
+impl Writer<'_> {
+    fn write(&mut self, protocol: &str, field: &str, value: f64) -> Result<(), String> {
+        self.key.clear();
+        let _ = write!(self.key, "{protocol}_{field}");
+        let key = self.key.as_str();
+        if !wanted(key) || self.seen.lines().any(|seen| seen == key) {
+            return Ok(());
+        }
+        if !is_name(key) {
+            return Err(format!("{key:?} is not a metric name"));
+        }
+        self.seen.push_str(key);
+        self.seen.push('\n');
+        self.out
+            .family(
+                format_args!("node_netstat_{key}"),
+                format_args!("Statistic {protocol}{field}."),
+                Kind::Untyped,
+            )
+            .sample(&[], value);
+        Ok(())
+    }
+
+    /// A netstat or snmp file: pairs of `Proto: names...` and `Proto: values...`.
+    fn pairs(&mut self, path: &Path, text: &str) -> Result<(), Error> {
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty());
+        while let Some((index, header)) = lines.next() {
+            let error = |what: String| Error::parse(path, index + 1, what);
+            let (_, values) = lines
+                .next()
+                .ok_or_else(|| error(format!("no values line after {header:?}")))?;
+            let mut names = header.split_ascii_whitespace();
+            let mut numbers = values.split_ascii_whitespace();
+            let label = names.next().unwrap_or_default();
+            let protocol = label
+                .strip_suffix(':')
+                .ok_or_else(|| error(format!("expected `Proto: names...`, got {header:?}")))?;
+            if numbers.next() != Some(label) {
+                return Err(error(format!(
+                    "the next line does not start with {label:?}"
+                )));
+            }
+            if names.clone().count() != numbers.clone().count() {
+                return Err(error(format!("{protocol}: field count mismatch")));
+            }
+            for (field, value) in names.zip(numbers) {
+                let value = parse_value(field, value).map_err(error)?;
+                self.write(protocol, field, value).map_err(error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The snmp6 file: `Ip6InOctets 128` lines; lines without a `6` are skipped.
+    fn snmp6(&mut self, path: &Path, text: &str) -> Result<(), Error> {
+        for (index, line) in text.lines().enumerate() {
+            let mut fields = line.split_ascii_whitespace();
+            let (Some(name), Some(value)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let Some(six) = name.find('6') else {
+                continue;
+            };
+            let (protocol, field) = name.split_at(six + 1);
+            let error = |what: String| Error::parse(path, index + 1, what);
+            let value = parse_value(name, value).map_err(error)?;
+            self.write(protocol, field, value).map_err(error)?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Netstat {
+    fn name(&self) -> &'static str {
+        "netstat"
+    }
+
+    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+        let Netstat {
+            netstat,
+            snmp,
+            snmp6,
+            buf,
+            key,
+            seen,
+        } = self;
+        seen.clear();
+        let mut writer = Writer { out, key, seen };
+        for path in [&*netstat, &*snmp] {
+            read_file(path, buf)?;
+            writer.pairs(path, buf)?;
+        }
+        if read_optional_file(snmp6, buf)? {
+            writer.snmp6(snmp6, buf)?;
+        } else {
+            log::debug!("{} does not exist (no IPv6), skipping it", snmp6.display());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Pattern;
+    use crate::testing::{render, TempDir};
+
+    const NETSTAT: &str = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPTimeouts TCPSynRetrans TCPOFOQueue\n\
+        TcpExt: 1 2 3 4 5 6 7\n\
+        IpExt: InNoRoutes InOctets OutOctets InCsumErrors\n\
+        IpExt: 0 181756072 602627 9\n";
+    const SNMP: &str = "Ip: Forwarding DefaultTTL InReceives InHdrErrors\n\
+        Ip: 2 64 8251 1\n\
+        Tcp: RtoAlgorithm MaxConn ActiveOpens PassiveOpens InErrs CurrEstab\n\
+        Tcp: 1 -1 34 4 0 2\n\
+        Udp: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InCsumErrors\n\
+        Udp: 63 0 0 64 0 0 0\n";
+    const SNMP6: &str = "Ip6InReceives                   \t1\n\
+        Ip6InOctets                     \t128\n\
+        Icmp6InMsgs                     \t1\n\
+        Icmp6InErrors                   \t1\n\
+        Icmp6OutType133                 \t9\n\
+        Udp6NoPorts                     \t0\n\
+        UdpLite6InErrors                \t0\n";
+
+    fn samples(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    fn write(dir: &TempDir, netstat: &str, snmp: &str, snmp6: Option<&str>) {
+        dir.write("net/netstat", netstat);
+        dir.write("net/snmp", snmp);
+        match snmp6 {
+            Some(text) => drop(dir.write("net/snmp6", text)),
+            None => drop(std::fs::remove_file(dir.path().join("net/snmp6"))),
+        }
+    }
+
+    #[test]
+    fn exports_the_default_fields_untyped() {
+        let dir = TempDir::new();
+        write(&dir, NETSTAT, SNMP, Some(SNMP6));
+        let text = render(&mut Netstat::new(dir.path())).unwrap();
+        assert!(text.starts_with(
+            "# HELP node_netstat_TcpExt_SyncookiesSent Statistic TcpExtSyncookiesSent.\n\
+             # TYPE node_netstat_TcpExt_SyncookiesSent untyped\n"
+        ));
+        assert!(text.contains("# HELP node_netstat_Ip6_InOctets Statistic Ip6InOctets.\n"));
+        assert_eq!(
+            samples(&text),
+            [
+                "node_netstat_TcpExt_SyncookiesSent 1",
+                "node_netstat_TcpExt_SyncookiesRecv 2",
+                "node_netstat_TcpExt_ListenOverflows 3",
+                "node_netstat_TcpExt_ListenDrops 4",
+                "node_netstat_TcpExt_TCPTimeouts 5",
+                "node_netstat_TcpExt_TCPSynRetrans 6",
+                "node_netstat_IpExt_InOctets 181756072",
+                "node_netstat_IpExt_OutOctets 602627",
+                "node_netstat_Ip_Forwarding 2",
+                "node_netstat_Tcp_ActiveOpens 34",
+                "node_netstat_Tcp_PassiveOpens 4",
+                "node_netstat_Tcp_InErrs 0",
+                "node_netstat_Tcp_CurrEstab 2",
+                "node_netstat_Udp_InDatagrams 63",
+                "node_netstat_Udp_NoPorts 0",
+                "node_netstat_Udp_InErrors 0",
+                "node_netstat_Udp_OutDatagrams 64",
+                "node_netstat_Udp_RcvbufErrors 0",
+                "node_netstat_Udp_SndbufErrors 0",
+                "node_netstat_Ip6_InOctets 128",
+                "node_netstat_Icmp6_InMsgs 1",
+                "node_netstat_Icmp6_InErrors 1",
+                "node_netstat_Udp6_NoPorts 0",
+                "node_netstat_UdpLite6_InErrors 0",
+            ]
+        );
+    }
+
+    #[test]
+    fn field_filter_is_node_exporters_regex() {
+        let regex = Pattern::new(
+            "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$",
+        )
+        .unwrap();
+        let mut keys: Vec<String> = [
+            "X_InErrors",
+            "_InErrs",
+            "InErrors",
+            "Ip_InErrorsX",
+            "A_B_InErrs",
+            "Ip6_Forwarding",
+            "Ip_ForwardingX",
+            "TcpExt_Listen",
+            "TcpExt_ListenX",
+            "TcpExt_Syncookies",
+            "TcpExtX_Listen",
+            "Tcp_CurrEstabX",
+            "Udp6_InErrors",
+            "UdpLite_InDatagrams",
+            "Udp6_RcvbufErrors",
+            "Udp6_InCsumErrors",
+            "Icmp6_OutMsgs",
+            "Icmp6_OutErrors",
+            "IcmpMsg_InType3",
+            "MPTcpExt_MPCapableSYNRX",
+            "Ip_InOctets",
+            "IpExt_InOctets",
+        ]
+        .map(String::from)
+        .into();
+        keys.extend(EXACT.iter().map(|k| k.to_string()));
+        // Every name this machine's kernel has, when it has the files.
+        for file in ["/proc/net/netstat", "/proc/net/snmp"] {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            for line in text.lines().step_by(2) {
+                let mut names = line.split_ascii_whitespace();
+                let protocol = names.next().unwrap_or_default().trim_end_matches(':');
+                keys.extend(names.map(|n| format!("{protocol}_{n}")));
+            }
+        }
+        let snmp6 = std::fs::read_to_string("/proc/net/snmp6").unwrap_or_default();
+        for name in snmp6.lines().filter_map(|l| l.split_whitespace().next()) {
+            if let Some(six) = name.find('6') {
+                keys.push(format!("{}_{}", &name[..=six], &name[six + 1..]));
+            }
+        }
+        for key in &keys {
+            assert_eq!(wanted(key), regex.is_match(key), "{key:?}");
+        }
+    }
+
+    #[test]
+    fn snmp6_may_be_missing() {
+        let dir = TempDir::new();
+        write(&dir, NETSTAT, SNMP, None);
+        let text = render(&mut Netstat::new(dir.path())).unwrap();
+        assert!(!text.contains("Ip6"), "{text}");
+        assert!(text.contains("node_netstat_Tcp_CurrEstab 2\n"), "{text}");
+    }
+
+    #[test]
+    fn netstat_and_snmp_are_required() {
+        let dir = TempDir::new();
+        dir.write("net/snmp", SNMP);
+        let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("net/netstat: "), "{err}");
+        std::fs::remove_file(dir.path().join("net/snmp")).unwrap();
+        dir.write("net/netstat", NETSTAT);
+        let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+        assert!(err.to_string().contains("net/snmp: "), "{err}");
+    }
+
+    #[test]
+    fn every_value_must_parse_even_unexported_ones() {
+        let dir = TempDir::new();
+        write(
+            &dir,
+            NETSTAT,
+            "Ip: Forwarding DefaultTTL\nIp: 2 lots\n",
+            None,
+        );
+        let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("net/snmp line 1: DefaultTTL: expected a number, got \"lots\""),
+            "{err}"
+        );
+        write(&dir, NETSTAT, SNMP, Some("Ip6InReceives x\n"));
+        let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("net/snmp6 line 1: Ip6InReceives: expected a number, got \"x\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_pairs_are_parse_errors() {
+        let dir = TempDir::new();
+        for (bad, message) in [
+            (
+                "Ip: Forwarding\n",
+                "line 1: no values line after \"Ip: Forwarding\"",
+            ),
+            (
+                "Ip: Forwarding DefaultTTL\nIp: 2\n",
+                "line 1: Ip: field count mismatch",
+            ),
+            (
+                "Ip Forwarding\nIp 2\n",
+                "line 1: expected `Proto: names...`, got \"Ip Forwarding\"",
+            ),
+            (
+                "Ip: Forwarding\nTcp: 2\n",
+                "line 1: the next line does not start with \"Ip:\"",
+            ),
+            (
+                "Ip: A-B_InErrors\nIp: 2\n",
+                "line 1: \"Ip_A-B_InErrors\" is not a metric name",
+            ),
+        ] {
+            write(&dir, NETSTAT, bad, None);
+            let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+            assert!(err.to_string().ends_with(message), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn huge_negative_and_repeated_values() {
+        let dir = TempDir::new();
+        write(
+            &dir,
+            "IpExt: InOctets OutOctets\nIpExt: 18446744073709551615 -1\n",
+            "Ip: Forwarding\nIp: 1\nIp: Forwarding\nIp: 2\n",
+            Some("Udp6InErrors 3\nUdp6InErrors 4\nshort\nNoSix 1\n"),
+        );
+        let mut netstat = Netstat::new(dir.path());
+        for _ in 0..2 {
+            let text = render(&mut netstat).unwrap();
+            assert_eq!(
+                samples(&text),
+                [
+                    "node_netstat_IpExt_InOctets 18446744073709552000",
+                    "node_netstat_IpExt_OutOctets -1",
+                    "node_netstat_Ip_Forwarding 1",
+                    "node_netstat_Udp6_InErrors 3",
+                ]
+            );
+        }
+    }
+}

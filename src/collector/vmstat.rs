@@ -1,0 +1,202 @@
+//! `node_vmstat_<field>` from /proc/vmstat, for node_exporter 1.5's default fields.
+//!
+//! node_exporter keeps the fields matching `--collector.vmstat.fields`, by default
+//! `^(oom_kill|pgpg|pswp|pg.*fault).*` (a prefix match: `pgpgin`, `pgpgout`, `pswpin`,
+//! `pswpout`, `pgfault`, `pgmajfault`, `oom_kill`). The field set is not configurable
+//! here, so [`wanted`] is that regex written out as code: it runs on every line of
+//! every cycle, and a regex engine would cost more than reading the file.
+//!
+//! Quirks mirrored: the families are untyped; every line's value must parse, even on
+//! lines that are not exported (node_exporter parses before it filters), so a
+//! malformed file fails the collector whichever line is bad; a value is read as a
+//! float (`strconv.ParseFloat` there, `f64::from_str` here), so huge and negative
+//! counters come through as the kernel printed them.
+//!
+//! Parsed here rather than with `procfs::vmstat()`, which builds a fresh `HashMap`
+//! of owned names every call and loses the file's order.
+
+use super::{read_file, Collector, Error};
+use crate::batch::{Batch, Kind};
+use std::path::{Path, PathBuf};
+
+pub struct Vmstat {
+    path: PathBuf,
+    buf: String,
+}
+
+impl Vmstat {
+    pub fn new(procfs: &Path) -> Self {
+        Vmstat {
+            path: procfs.join("vmstat"),
+            buf: String::new(),
+        }
+    }
+}
+
+/// Whether node_exporter 1.5 exports `field` by default: `^(oom_kill|pgpg|pswp|pg.*fault).*`.
+fn wanted(field: &str) -> bool {
+    field.starts_with("oom_kill")
+        || field.starts_with("pgpg")
+        || field.starts_with("pswp")
+        || field
+            .strip_prefix("pg")
+            .is_some_and(|rest| rest.contains("fault"))
+}
+
+/// Splits `pgfault 17960616` into the field name and its value; like node_exporter,
+/// ignores anything after the value.
+fn parse_line(line: &str) -> Result<(&str, f64), String> {
+    let mut parts = line.split_ascii_whitespace();
+    let (Some(field), Some(value)) = (parts.next(), parts.next()) else {
+        return Err(format!("expected `field value`, got {line:?}"));
+    };
+    let value = value
+        .parse()
+        .map_err(|_| format!("{field}: expected a number, got {value:?}"))?;
+    Ok((field, value))
+}
+
+impl Collector for Vmstat {
+    fn name(&self) -> &'static str {
+        "vmstat"
+    }
+
+    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+        read_file(&self.path, &mut self.buf)?;
+        for (index, line) in self.buf.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (field, value) =
+                parse_line(line).map_err(|e| Error::parse(&self.path, index + 1, e))?;
+            if !wanted(field) {
+                continue;
+            }
+            out.family(
+                format_args!("node_vmstat_{field}"),
+                format_args!("/proc/vmstat information field {field}."),
+                Kind::Untyped,
+            )
+            .sample(&[], value);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Pattern;
+    use crate::testing::{render, TempDir};
+
+    const VMSTAT: &str = "nr_free_pages 123\npgpgin 3495045\npgpgout 3156376\n\
+        pswpin 0\npswpout 0\npgfault 17960616\npgmajfault 3834\npgscan_kswapd 5\n\
+        oom_kill 2\nnr_dirty -3\n";
+
+    #[test]
+    fn exports_the_default_fields_untyped() {
+        let dir = TempDir::new();
+        dir.write("vmstat", VMSTAT);
+        let text = render(&mut Vmstat::new(dir.path())).unwrap();
+        let names: Vec<_> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            names,
+            [
+                "node_vmstat_pgpgin 3495045",
+                "node_vmstat_pgpgout 3156376",
+                "node_vmstat_pswpin 0",
+                "node_vmstat_pswpout 0",
+                "node_vmstat_pgfault 17960616",
+                "node_vmstat_pgmajfault 3834",
+                "node_vmstat_oom_kill 2",
+            ]
+        );
+        assert!(text.starts_with(
+            "# HELP node_vmstat_pgpgin /proc/vmstat information field pgpgin.\n\
+             # TYPE node_vmstat_pgpgin untyped\n"
+        ));
+    }
+
+    #[test]
+    fn field_filter_is_node_exporters_regex() {
+        // node_exporter matches `^(oom_kill|pgpg|pswp|pg.*fault).*` unanchored at the end.
+        let regex = Pattern::new("^(oom_kill|pgpg|pswp|pg.*fault).*").unwrap();
+        let names = [
+            "oom_kill",
+            "oom_kill_x",
+            "pgpgin",
+            "pgpgout",
+            "pgpg",
+            "pswpin",
+            "pswpout",
+            "pgfault",
+            "pgmajfault",
+            "pgfaultx",
+            "pg_fault",
+            "pgfaul",
+            "fault",
+            "pgfree",
+            "pgscan_kswapd",
+            "nr_free_pages",
+            "thp_fault_alloc",
+            "pg",
+            "",
+            "xpgfault",
+            "pgsteal_fault",
+            "pswp",
+            "oom",
+            "numa_hint_faults",
+        ];
+        for name in names {
+            assert_eq!(wanted(name), regex.is_match(name), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn huge_and_negative_values_are_kept() {
+        let dir = TempDir::new();
+        dir.write(
+            "vmstat",
+            "pgfault 18446744073709551615\npgmajfault 123456789012345678901234\noom_kill -1\n",
+        );
+        let text = render(&mut Vmstat::new(dir.path())).unwrap();
+        assert!(
+            text.contains("node_vmstat_pgfault 18446744073709552000\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("node_vmstat_pgmajfault 1.2345678901234569e23\n"),
+            "{text}"
+        );
+        assert!(text.contains("node_vmstat_oom_kill -1\n"), "{text}");
+    }
+
+    #[test]
+    fn a_malformed_line_fails_even_when_not_exported() {
+        let dir = TempDir::new();
+        dir.write("vmstat", "pgfault 1\nnr_free_pages lots\n");
+        let err = render(&mut Vmstat::new(dir.path())).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("vmstat line 2: nr_free_pages: expected a number, got \"lots\""),
+            "{err}"
+        );
+        for bad in ["pgfault\n", "pgfault -\n", "pgfault 0x10\n"] {
+            dir.write("vmstat", bad);
+            assert!(render(&mut Vmstat::new(dir.path())).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_vanishing_file_fails_then_recovers() {
+        let dir = TempDir::new();
+        let mut vmstat = Vmstat::new(dir.path());
+        assert!(render(&mut vmstat).is_err());
+        dir.write("vmstat", "oom_kill 0\n");
+        assert!(render(&mut vmstat)
+            .unwrap()
+            .contains("node_vmstat_oom_kill 0\n"));
+        std::fs::remove_file(dir.path().join("vmstat")).unwrap();
+        assert!(render(&mut vmstat).is_err());
+    }
+}
