@@ -2,6 +2,7 @@
 //! cycles on the ticker until a signal says stop.
 
 use crate::batch::Batch;
+use crate::collector::filesystem::StuckMounts;
 use crate::collector::Registry;
 use crate::config::{self, Config};
 use crate::identity::{self, Identity, Source as IdSource};
@@ -19,6 +20,8 @@ pub struct Agent {
     registry: Registry,
     batch: Batch,
     output: Output,
+    /// Survives reloads: statfs calls still hung in the kernel.
+    stuck_mounts: StuckMounts,
     missed_ticks: u64,
 }
 
@@ -48,15 +51,25 @@ fn log_identity(identity: &Identity) {
 
 impl Agent {
     pub fn new(source: config::Source, config: Config, identity: &Identity) -> Self {
+        Agent::with_state(source, config, identity, StuckMounts::default())
+    }
+
+    fn with_state(
+        source: config::Source,
+        config: Config,
+        identity: &Identity,
+        stuck_mounts: StuckMounts,
+    ) -> Self {
         log_identity(identity);
         let mut batch = Batch::new();
         batch.set_common_labels(identity.common_labels(&config));
         Agent {
-            registry: Registry::from_config(&config),
+            registry: Registry::from_config(&config, &stuck_mounts),
             output: Output::from_config(&config),
             source,
             config,
             batch,
+            stuck_mounts,
             missed_ticks: 0,
         }
     }
@@ -98,7 +111,8 @@ impl Agent {
         crate::logging::set_level(config.log_level);
         let interval_changed = config.collection_interval != self.config.collection_interval;
         let missed_ticks = self.missed_ticks;
-        *self = Agent::new(self.source.clone(), config, &identity);
+        let stuck_mounts = self.stuck_mounts.clone();
+        *self = Agent::with_state(self.source.clone(), config, &identity, stuck_mounts);
         self.missed_ticks = missed_ticks;
         log::info!("config reloaded");
         interval_changed

@@ -37,11 +37,13 @@
 use super::{read_file, read_optional_file, Collector, Error};
 use crate::batch::{Batch, Kind};
 use crate::config::{FilesystemOptions, Pattern};
+use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -101,6 +103,23 @@ impl Worker {
                 }
             })?;
         Ok(Worker { requests, replies })
+    }
+}
+
+/// The mounts whose statfs did not return in time. A stuck call (and the thread
+/// blocked in it) outlives any one collector, so the list is shared with the collector
+/// that replaces this one on a config reload: the new one must not wait on the same
+/// dead mount again and strand another thread.
+#[derive(Clone, Default)]
+pub struct StuckMounts(Rc<RefCell<Vec<Stuck>>>);
+
+impl StuckMounts {
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.borrow().is_empty()
     }
 }
 
@@ -195,7 +214,7 @@ pub struct Filesystem {
     mount_points_exclude: Option<Pattern>,
     fs_types_exclude: Option<Pattern>,
     timed: TimedStatfs,
-    stuck: Vec<Stuck>,
+    stuck: StuckMounts,
     buf: String,
     /// This cycle's label values, which `list` refers to.
     labels: String,
@@ -203,14 +222,20 @@ pub struct Filesystem {
 }
 
 impl Filesystem {
-    pub fn new(procfs: &Path, rootfs: &Path, options: &FilesystemOptions) -> Self {
-        Filesystem::with_statfs(procfs, rootfs, options, Arc::new(statfs))
+    pub fn new(
+        procfs: &Path,
+        rootfs: &Path,
+        options: &FilesystemOptions,
+        stuck: StuckMounts,
+    ) -> Self {
+        Filesystem::with_statfs(procfs, rootfs, options, stuck, Arc::new(statfs))
     }
 
     pub fn with_statfs(
         procfs: &Path,
         rootfs: &Path,
         options: &FilesystemOptions,
+        stuck: StuckMounts,
         statfs: StatfsFn,
     ) -> Self {
         let bytes = rootfs.as_os_str().as_bytes();
@@ -228,7 +253,7 @@ impl Filesystem {
                 worker: None,
                 spare_path: None,
             },
-            stuck: Vec::new(),
+            stuck,
             buf: String::new(),
             labels: String::new(),
             list: Vec::new(),
@@ -252,19 +277,20 @@ impl Filesystem {
 
     /// Forgets the stuck mounts whose statfs has returned since the last cycle.
     fn poll_stuck(&mut self) {
+        let mut stuck = self.stuck.0.borrow_mut();
         let mut index = 0;
-        while let Some(entry) = self.stuck.get(index) {
+        while let Some(entry) = stuck.get(index) {
             match entry.replies.try_recv() {
                 Err(TryRecvError::Empty) => index += 1,
                 // Answered, or the thread is gone: either way the call is over.
                 Ok(_) | Err(TryRecvError::Disconnected) => {
-                    let entry = self.stuck.swap_remove(index);
+                    let entry = stuck.swap_remove(index);
                     log::info!(
                         "statfs on mount point {} returned after {:.1?}: reporting it again \
                          ({} mount(s) still stuck)",
                         entry.mount_point,
                         entry.since.elapsed(),
-                        self.stuck.len()
+                        stuck.len()
                     );
                 }
             }
@@ -275,7 +301,7 @@ impl Filesystem {
     /// `device_error 1`.
     fn stats_of(&mut self, mount_point: Range<usize>) -> Result<Option<FsStats>, Error> {
         let text = &self.labels[mount_point];
-        if self.stuck.iter().any(|s| s.mount_point == text) {
+        if self.stuck.0.borrow().iter().any(|s| s.mount_point == text) {
             return Ok(None);
         }
         match self.timed.stat(text)? {
@@ -289,7 +315,7 @@ impl Filesystem {
                     self.timed.timeout,
                     self.stuck.len() + 1
                 );
-                self.stuck.push(Stuck {
+                self.stuck.0.borrow_mut().push(Stuck {
                     mount_point: text.to_owned(),
                     replies,
                     since: Instant::now(),
@@ -573,6 +599,7 @@ mod tests {
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
+            StuckMounts::default(),
             statfs,
         );
         let text = render(&mut fs).unwrap();
@@ -633,7 +660,13 @@ mod tests {
         let dir = TempDir::new();
         let (_, statfs, _) = fake();
         let procfs = dir.path().join("proc");
-        let mut fs = Filesystem::with_statfs(&procfs, Path::new("/"), &options(5_000), statfs);
+        let mut fs = Filesystem::with_statfs(
+            &procfs,
+            Path::new("/"),
+            &options(5_000),
+            StuckMounts::default(),
+            statfs,
+        );
         let err = render(&mut fs).unwrap_err();
         assert!(err.to_string().contains("proc/mounts: "), "{err}");
         dir.write("proc/mounts", "/dev/vda / ext4 rw 0 0\n");
@@ -658,6 +691,7 @@ mod tests {
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
+            StuckMounts::default(),
             statfs,
         );
         let err = render(&mut fs).unwrap_err().to_string();
@@ -683,6 +717,7 @@ mod tests {
             &dir.path().join("proc"),
             Path::new("/host/"),
             &options(5_000),
+            StuckMounts::default(),
             statfs,
         );
         let text = render(&mut fs).unwrap();
@@ -738,6 +773,7 @@ mod tests {
             &dir.path().join("proc"),
             Path::new("/"),
             &options(400),
+            StuckMounts::default(),
             statfs,
         );
         let stuck_flags = [
@@ -771,6 +807,19 @@ mod tests {
             asked,
             ["/", "/data", "/", "/data", "/", "/data"].map(PathBuf::from)
         );
+
+        // A config reload builds a new collector; sharing the stuck list, it does
+        // not wait on the dead mount again.
+        let mut fs = Filesystem::with_statfs(
+            &dir.path().join("proc"),
+            Path::new("/"),
+            &options(400),
+            fs.stuck.clone(),
+            Arc::clone(&fs.timed.statfs),
+        );
+        let started = Instant::now();
+        assert_eq!(flags(&render(&mut fs).unwrap()), stuck_flags);
+        assert!(started.elapsed() < timeout, "{:?}", started.elapsed());
 
         // When the hung call returns, the mount is statted and reported again.
         state.hang.store(false, Ordering::SeqCst);
@@ -808,6 +857,7 @@ mod tests {
             &dir.path().join("proc"),
             Path::new("/"),
             &options(100),
+            StuckMounts::default(),
             statfs,
         );
         render(&mut fs).unwrap();
@@ -833,6 +883,7 @@ mod tests {
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
+            StuckMounts::default(),
             statfs,
         );
         dir.write("proc/1/mounts", "/dev/vda / ext4 rw 0 0\n");
@@ -872,6 +923,7 @@ mod tests {
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
+            StuckMounts::default(),
             statfs,
         );
         let text = render(&mut fs).unwrap();
@@ -916,6 +968,7 @@ mod tests {
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
+            StuckMounts::default(),
             statfs,
         );
         let text = render(&mut fs).unwrap();

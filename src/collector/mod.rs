@@ -106,7 +106,8 @@ pub struct Registry {
 
 impl Registry {
     /// Builds the collectors the config enables.
-    pub fn from_config(config: &Config) -> Self {
+    /// `stuck_mounts` is kept by the caller across reloads (see [`filesystem::StuckMounts`]).
+    pub fn from_config(config: &Config, stuck_mounts: &filesystem::StuckMounts) -> Self {
         let enabled = &config.collectors;
         let paths = &config.paths;
         let mut list: Vec<Box<dyn Collector>> = Vec::new();
@@ -173,6 +174,7 @@ impl Registry {
                 &paths.procfs,
                 &paths.rootfs,
                 &config.filesystem,
+                stuck_mounts.clone(),
             )));
         }
         if enabled.process {
