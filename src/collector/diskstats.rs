@@ -21,7 +21,7 @@
 //! under `--path.rootfs`); here it is `<rootfs>/run/udev/data`, which is the same path
 //! on a host and the right one in a container with the host's root mounted.
 
-use super::{read_file, set_path, Collector, Error};
+use super::{read_file, set_path, Collector, Error, Seen};
 use crate::batch::{Batch, Kind};
 use crate::config::Filter;
 use std::fmt::Write as _;
@@ -201,6 +201,8 @@ pub struct Diskstats {
     disks: Vec<Disk>,
     /// The udev database entry of each disk in `disks`, same index; slots are reused.
     udev: Vec<String>,
+    /// A device listed twice is reported once, the first time.
+    seen: Seen,
 }
 
 impl Diskstats {
@@ -214,18 +216,21 @@ impl Diskstats {
             name: String::new(),
             disks: Vec::new(),
             udev: Vec::new(),
+            seen: Seen::default(),
         }
     }
 
     /// Reads the devices the filter lets through into `self.disks`.
     fn parse(&mut self) -> Result<(), Error> {
         self.disks.clear();
+        self.seen.clear();
         let base = self.buf.as_ptr() as usize;
         for (index, line) in self.buf.lines().enumerate() {
             let disk = parse_line(line, line.as_ptr() as usize - base)
                 .map_err(|e| Error::parse(&self.path, index + 1, e))?;
             if let Some(disk) = disk {
-                if self.filter.allows(&self.buf[disk.name.clone()]) {
+                let name = &self.buf[disk.name.clone()];
+                if self.filter.allows(name) && self.seen.first(name) {
                     self.disks.push(disk);
                 }
             }
@@ -406,6 +411,18 @@ mod tests {
 
     fn series(text: &str) -> Vec<&str> {
         text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn a_device_listed_twice_is_reported_once() {
+        let dir = TempDir::new();
+        dir.write("diskstats", &format!("{VDA}{VDA}"));
+        let text = render(&mut collector(&dir)).unwrap();
+        let reads = series(&text)
+            .into_iter()
+            .filter(|l| l.starts_with("node_disk_reads_completed_total"))
+            .count();
+        assert_eq!(reads, 1, "{text}");
     }
 
     #[test]

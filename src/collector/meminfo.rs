@@ -6,14 +6,19 @@
 //! `<Field>_bytes` times 1024; a value without a unit (`HugePages_Total`) keeps its
 //! name and value.
 
-use super::{read_file, Collector, Error};
+use super::{read_file, Collector, Error, Seen};
 use crate::batch::{Batch, Kind};
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 pub struct Meminfo {
     path: PathBuf,
     buf: String,
+    /// The metric name of the field being written.
+    name: String,
+    /// A field listed twice (or two fields that rename alike, `A(b)` and `A_b`) is
+    /// reported once, the first time.
+    seen: Seen,
 }
 
 impl Meminfo {
@@ -21,6 +26,8 @@ impl Meminfo {
         Meminfo {
             path: procfs.join("meminfo"),
             buf: String::new(),
+            name: String::new(),
+            seen: Seen::default(),
         }
     }
 }
@@ -80,15 +87,22 @@ impl Collector for Meminfo {
 
     fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
         read_file(&self.path, &mut self.buf)?;
+        self.seen.clear();
         for (index, line) in self.buf.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             let (field, value) =
                 parse_line(line).map_err(|e| Error::parse(&self.path, index + 1, e))?;
+            self.name.clear();
+            // Writing into a String cannot fail.
+            let _ = write!(self.name, "{field}");
+            if !self.seen.first(&self.name) {
+                continue;
+            }
             out.family(
-                format_args!("node_memory_{field}"),
-                format_args!("Memory information field {field}."),
+                format_args!("node_memory_{}", self.name),
+                format_args!("Memory information field {}.", self.name),
                 Kind::Gauge,
             )
             .sample(&[], value);
@@ -145,6 +159,30 @@ mod tests {
             dir.write("meminfo", bad);
             assert!(render(&mut Meminfo::new(dir.path())).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_name_seen_twice_is_reported_once() {
+        let dir = TempDir::new();
+        dir.write(
+            "meminfo",
+            "Active(anon): 1 kB\nActive_anon: 2 kB\nMemTotal: 3 kB\nMemTotal: 4 kB\n",
+        );
+        let text = render(&mut Meminfo::new(dir.path())).unwrap();
+        assert_eq!(
+            text.matches("\nnode_memory_Active_anon_bytes ").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("\nnode_memory_Active_anon_bytes 1024\n"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("\nnode_memory_MemTotal_bytes ").count(),
+            1,
+            "{text}"
+        );
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod netdev;
 pub mod netstat;
 pub mod pressure;
 pub mod process;
+mod seen;
 pub mod sockstat;
 pub mod stat;
 mod sysconf;
@@ -27,6 +28,7 @@ pub mod uname;
 pub mod vmstat;
 
 pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
+pub use seen::Seen;
 
 use crate::batch::{Batch, Kind};
 use crate::config::Config;

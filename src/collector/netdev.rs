@@ -11,7 +11,7 @@
 //! line. A line with fewer than 16 numbers, or a number that does not parse, fails
 //! the collector (node_exporter's parser panics on the former).
 
-use super::{read_file, read_value, set_path, Collector, Error};
+use super::{read_file, read_value, set_path, Collector, Error, Seen};
 use crate::batch::{Batch, Kind};
 use crate::config::Filter;
 use std::ops::Range;
@@ -56,6 +56,8 @@ pub struct Netdev {
     buf: String,
     value: String,
     devices: Vec<Device>,
+    /// A device listed twice is reported once, the first time.
+    seen: Seen,
 }
 
 impl Netdev {
@@ -68,17 +70,20 @@ impl Netdev {
             buf: String::new(),
             value: String::new(),
             devices: Vec::new(),
+            seen: Seen::default(),
         }
     }
 
     fn parse(&mut self) -> Result<(), Error> {
         self.devices.clear();
+        self.seen.clear();
         let base = self.buf.as_ptr() as usize;
         let lines = self.buf.lines().enumerate().skip(HEADER_LINES);
         for (index, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
             let device = parse_line(line, line.as_ptr() as usize - base)
                 .map_err(|e| Error::parse(&self.path, index + 1, e))?;
-            if self.filter.allows(&self.buf[device.name.clone()]) {
+            let name = &self.buf[device.name.clone()];
+            if self.filter.allows(name) && self.seen.first(name) {
                 self.devices.push(device);
             }
         }
@@ -188,6 +193,18 @@ mod tests {
     fn lines_for<'a>(text: &'a str, device: &str) -> Vec<&'a str> {
         let label = format!("{{device=\"{device}\"}}");
         text.lines().filter(|l| l.contains(&label)).collect()
+    }
+
+    #[test]
+    fn a_device_listed_twice_is_reported_once() {
+        let dir = TempDir::new();
+        dir.write("net/dev", &format!("{HEADER}{ETH0}{LO}{ETH0}"));
+        let text = render(&mut netdev(&dir, Filter::default())).unwrap();
+        assert_eq!(
+            text.matches("node_network_receive_bytes_total{device=\"eth0\"}")
+                .count(),
+            1
+        );
     }
 
     #[test]

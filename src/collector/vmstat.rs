@@ -15,13 +15,15 @@
 //! Parsed here rather than with `procfs::vmstat()`, which builds a fresh `HashMap`
 //! of owned names every call and loses the file's order.
 
-use super::{read_file, Collector, Error};
+use super::{read_file, Collector, Error, Seen};
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
 pub struct Vmstat {
     path: PathBuf,
     buf: String,
+    /// A field listed twice is reported once, the first time.
+    seen: Seen,
 }
 
 impl Vmstat {
@@ -29,6 +31,7 @@ impl Vmstat {
         Vmstat {
             path: procfs.join("vmstat"),
             buf: String::new(),
+            seen: Seen::default(),
         }
     }
 }
@@ -50,6 +53,12 @@ fn parse_line(line: &str) -> Result<(&str, f64), String> {
     let (Some(field), Some(value)) = (parts.next(), parts.next()) else {
         return Err(format!("expected `field value`, got {line:?}"));
     };
+    if !field
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(format!("field name {field:?} is not a vmstat name"));
+    }
     let value = value
         .parse()
         .map_err(|_| format!("{field}: expected a number, got {value:?}"))?;
@@ -63,13 +72,14 @@ impl Collector for Vmstat {
 
     fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
         read_file(&self.path, &mut self.buf)?;
+        self.seen.clear();
         for (index, line) in self.buf.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             let (field, value) =
                 parse_line(line).map_err(|e| Error::parse(&self.path, index + 1, e))?;
-            if !wanted(field) {
+            if !wanted(field) || !self.seen.first(field) {
                 continue;
             }
             out.family(
@@ -92,6 +102,20 @@ mod tests {
     const VMSTAT: &str = "nr_free_pages 123\npgpgin 3495045\npgpgout 3156376\n\
         pswpin 0\npswpout 0\npgfault 17960616\npgmajfault 3834\npgscan_kswapd 5\n\
         oom_kill 2\nnr_dirty -3\n";
+
+    #[test]
+    fn odd_names_are_malformed_and_repeats_are_reported_once() {
+        let dir = TempDir::new();
+        dir.write("vmstat", "pgpgo<ut 1\n");
+        let err = render(&mut Vmstat::new(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a vmstat name"), "{err}");
+        dir.write("vmstat", "pgfault 1\npgfault 2\n");
+        let text = render(&mut Vmstat::new(dir.path())).unwrap();
+        assert_eq!(text.matches("\nnode_vmstat_pgfault ").count(), 1, "{text}");
+        assert!(text.contains("node_vmstat_pgfault 1\n"), "{text}");
+    }
 
     #[test]
     fn exports_the_default_fields_untyped() {
