@@ -6,6 +6,7 @@ use crate::collector::Registry;
 use crate::config::{self, Config};
 use crate::identity::{self, Identity, Source as IdSource};
 use crate::output::Output;
+use crate::remote_write::{metrics, RemoteWrite};
 use crate::signals::Signals;
 use crate::ticker::Ticker;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -19,6 +20,8 @@ pub struct Agent {
     registry: Registry,
     batch: Batch,
     output: Output,
+    /// The remote write queue, sender and counters: kept across reloads.
+    delivery: RemoteWrite,
     missed_ticks: u64,
 }
 
@@ -48,15 +51,26 @@ fn log_identity(identity: &Identity) {
 
 impl Agent {
     pub fn new(source: config::Source, config: Config, identity: &Identity) -> Self {
+        Agent::with_delivery(source, config, identity, RemoteWrite::new())
+    }
+
+    fn with_delivery(
+        source: config::Source,
+        config: Config,
+        identity: &Identity,
+        mut delivery: RemoteWrite,
+    ) -> Self {
         log_identity(identity);
         let mut batch = Batch::new();
         batch.set_common_labels(identity.common_labels(&config));
+        delivery.configure(&config);
         Agent {
             registry: Registry::from_config(&config),
             output: Output::from_config(&config),
             source,
             config,
             batch,
+            delivery,
             missed_ticks: 0,
         }
     }
@@ -73,7 +87,40 @@ impl Agent {
         self.batch
             .begin(i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
         self.registry.collect(&mut self.batch);
-        self.output.write(&self.batch)
+        let (stats, queue_bytes, queue_batches) = self.delivery.snapshot();
+        let report = metrics::Report {
+            stats,
+            queue_bytes,
+            queue_batches,
+            missed_ticks: self.missed_ticks,
+        };
+        metrics::write(&report, &mut self.batch);
+        self.output.write(&self.batch, &mut self.delivery)
+    }
+
+    /// Stops delivery: sends what is queued until `shutdown_timeout`, then logs what
+    /// is left.
+    pub fn shutdown(&mut self) {
+        if self.config.prints_to_stdout() {
+            return;
+        }
+        let timeout = self.config.shutdown_timeout;
+        let (_, _, queued) = self.delivery.snapshot();
+        if queued > 0 {
+            log::info!(
+                "sending {queued} queued batch(es) before exiting (shutdown_timeout {timeout})"
+            );
+        }
+        let unsent = self.delivery.shutdown(timeout.as_duration());
+        if unsent.samples == 0 {
+            log::info!("remote write queue flushed: 0 samples left unsent");
+        } else {
+            log::warn!(
+                "{} samples in {} batch(es) left unsent after shutdown_timeout ({timeout})",
+                unsent.samples,
+                unsent.batches
+            );
+        }
     }
 
     /// Runs one cycle and writes it as text to stdout, whatever the output.
@@ -95,10 +142,17 @@ impl Agent {
         if config.log_format != self.config.log_format {
             log::warn!("log_format changes take effect at the next start");
         }
+        if config.tls.ca_file != self.config.tls.ca_file {
+            log::warn!(
+                "tls.ca_file changes take effect at the next start \
+                 (the TLS trust store is loaded once per process)"
+            );
+        }
         crate::logging::set_level(config.log_level);
         let interval_changed = config.collection_interval != self.config.collection_interval;
         let missed_ticks = self.missed_ticks;
-        *self = Agent::new(self.source.clone(), config, &identity);
+        let delivery = std::mem::take(&mut self.delivery);
+        *self = Agent::with_delivery(self.source.clone(), config, &identity, delivery);
         self.missed_ticks = missed_ticks;
         log::info!("config reloaded");
         interval_changed
@@ -119,8 +173,15 @@ impl Agent {
 #[derive(Debug)]
 pub struct Fatal(pub String);
 
-/// Paces cycles until SIGTERM or SIGINT; SIGHUP reloads the config.
+/// Paces cycles until SIGTERM or SIGINT; SIGHUP reloads the config. On the way out,
+/// what is queued for remote write is sent until `shutdown_timeout`.
 pub fn run(mut agent: Agent) -> Result<(), Fatal> {
+    let result = run_loop(&mut agent);
+    agent.shutdown();
+    result
+}
+
+fn run_loop(agent: &mut Agent) -> Result<(), Fatal> {
     let fatal = |what: &str, e: io::Error| Fatal(format!("{what}: {e}"));
     let signals = Signals::install().map_err(|e| fatal("cannot install signal handlers", e))?;
     let interval = agent.config.collection_interval.as_duration();
