@@ -1065,7 +1065,7 @@ mod tests {
         assert!(err("basic_auth:\n  username: u\n").starts_with("basic_auth.password_file:"));
         assert!(err("basic_auth:\n  username: 'a:b'\n").starts_with("basic_auth.username:"));
         let with_url_secret = Config {
-            ingestor_endpoint: Some("https://user:hunter2@example.com/write".into()),
+            ingestor_endpoint: Some("http://user:hunter2@example.com/write".into()),
             ..Config::default()
         };
         let e = with_url_secret.check().unwrap_err();
@@ -1084,7 +1084,7 @@ mod tests {
         let config_path = dir.write(
             "c.yaml",
             &format!(
-                "ingestor_endpoint: https://example.com/w\nbasic_auth:\n  username: agent\n  password_file: {}\n",
+                "ingestor_endpoint: http://example.com/w\nbasic_auth:\n  username: agent\n  password_file: {}\n",
                 password.display()
             ),
         );

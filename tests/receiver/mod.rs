@@ -132,7 +132,7 @@ pub struct Receiver {
 #[cfg(feature = "tls")]
 pub type Tls = Option<Arc<rustls::ServerConfig>>;
 #[cfg(not(feature = "tls"))]
-pub type Tls = Option<()>;
+pub type Tls = Option<Arc<()>>;
 
 impl Receiver {
     /// A receiver on a free loopback port answering every request with `policy(n)`,
