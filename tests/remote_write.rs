@@ -171,17 +171,24 @@ fn protocol_headers_labels_and_values() {
         ),
         Some(1.0)
     );
-    // The second batch reports the first as sent.
-    let second = &receiver.accepted()[1];
+    // A later batch reports the earlier ones as sent: samples and compressed bytes.
+    receiver.wait_for(WAIT, "a report of batches sent", |r| {
+        r.iter()
+            .any(|r| r.value("sc_agent_samples_sent_total", &[]) > Some(0.0))
+    });
+    let accepted = receiver.accepted();
+    let report = accepted
+        .iter()
+        .find(|r| r.value("sc_agent_samples_sent_total", &[]) > Some(0.0))
+        .unwrap();
+    let sent = report.value("sc_agent_samples_sent_total", &[]).unwrap();
+    let per_batch = first.series.len() as f64;
+    assert_eq!(sent % per_batch, 0.0, "{}", agent.stderr());
+    let batches = (sent / per_batch) as usize;
+    let bytes: usize = accepted[..batches].iter().map(|r| r.body_len).sum();
     assert_eq!(
-        second.value("sc_agent_samples_sent_total", &[]),
-        Some(first.series.len() as f64),
-        "{}",
-        agent.stderr()
-    );
-    assert_eq!(
-        second.value("sc_agent_bytes_sent_total", &[]),
-        Some(first.body_len as f64)
+        report.value("sc_agent_bytes_sent_total", &[]),
+        Some(bytes as f64)
     );
 }
 
@@ -211,9 +218,15 @@ fn a_500_is_retried_until_every_sample_arrives_once_in_order() {
     assert!(received.iter().all(|r| r.series.len() == size));
     let last = accepted.last().unwrap();
     assert_no_gaps(&ts, last);
-    assert_eq!(failures(last, "http_5xx"), 5.0, "{}", agent.stderr());
+    receiver.wait_for(WAIT, "the 5 failures reported", |r| {
+        r.iter().any(|r| {
+            r.value("sc_agent_send_failures_total", &[("reason", "http_5xx")]) == Some(5.0)
+        })
+    });
+    let last = receiver.accepted().pop().unwrap();
+    assert_eq!(failures(&last, "http_5xx"), 5.0, "{}", agent.stderr());
     for reason in ["queue_full", "rejected", "shutdown"] {
-        assert_eq!(dropped(last, reason), 0.0, "{reason}");
+        assert_eq!(dropped(&last, reason), 0.0, "{reason}");
     }
     assert!(
         agent.stderr().contains("failed (http_5xx): HTTP 500"),
@@ -399,10 +412,14 @@ fn an_endpoint_down_at_start_up_gets_everything_once_it_appears() {
     let accepted = receiver.accepted();
     let ts = timestamps(&accepted);
     assert_strictly_increasing(&ts);
-    let last = accepted.last().unwrap();
-    assert_no_gaps(&ts, last);
-    assert!(failures(last, "connection") >= 1.0);
-    assert_eq!(dropped(last, "queue_full"), 0.0);
+    assert_no_gaps(&ts, accepted.last().unwrap());
+    receiver.wait_for(WAIT, "the refused connections reported", |r| {
+        r.iter().any(|r| {
+            r.value("sc_agent_send_failures_total", &[("reason", "connection")]) >= Some(1.0)
+        })
+    });
+    let last = receiver.accepted().pop().unwrap();
+    assert_eq!(dropped(&last, "queue_full"), 0.0);
 }
 
 #[test]
@@ -485,9 +502,15 @@ fn sighup_sends_the_queued_batches_to_the_new_endpoint_and_keeps_the_counters() 
     );
     assert_strictly_increasing(&ts);
     assert_no_gaps(&ts, accepted.last().unwrap());
+    // The counters survived the reload: later batches report the old endpoint's 503s.
+    up.wait_for(WAIT, "the failures at the old endpoint reported", |r| {
+        r.iter().any(|r| {
+            r.value("sc_agent_send_failures_total", &[("reason", "http_5xx")]) >= Some(1.0)
+        })
+    });
     let attempts_at_old = down.received().len() as f64;
-    assert!(failures(accepted.last().unwrap(), "http_5xx") >= attempts_at_old.min(1.0));
-    assert!(failures(accepted.last().unwrap(), "http_5xx") <= attempts_at_old);
+    let last = up.accepted().pop().unwrap();
+    assert!(failures(&last, "http_5xx") <= attempts_at_old);
     assert!(agent.is_running());
     assert!(agent.stderr().contains("config reloaded"));
 }
@@ -756,7 +779,11 @@ mod https {
         dir.write("sc-agent.yaml", &config(&plain.url(), ""));
         agent.signal(Signal::SIGHUP);
         plain.wait_for(WAIT, "batches after the reload", accepted_count(3));
-        let last = plain.accepted().pop().unwrap();
-        assert!(failures(&last, "tls") >= 1.0, "{}", agent.stderr());
+        // Batches made after the first failure report it.
+        plain.wait_for(WAIT, "the TLS failure counted", |r| {
+            r.iter()
+                .any(|r| r.value("sc_agent_send_failures_total", &[("reason", "tls")]) >= Some(1.0))
+        });
+        assert_strictly_increasing(&timestamps(&plain.accepted()));
     }
 }

@@ -109,8 +109,25 @@ struct State {
     queue_full_streak: bool,
 }
 
+/// Log lines made while the lock is held, written after it is released: a slow
+/// stderr (a full pipe to journald) must never hold up the loop thread's push.
+#[derive(Default)]
+struct Notes(Vec<(log::Level, String)>);
+
+impl Notes {
+    fn add(&mut self, level: log::Level, message: String) {
+        self.0.push((level, message));
+    }
+
+    fn emit(self) {
+        for (level, message) in self.0 {
+            log::log!(level, "{message}");
+        }
+    }
+}
+
 impl State {
-    fn note_queue_full(&mut self, dropped: Dropped) {
+    fn note_queue_full(&mut self, dropped: Dropped, notes: &mut Notes) {
         if dropped.batches == 0 {
             return;
         }
@@ -124,9 +141,9 @@ impl State {
             dropped.samples
         );
         if self.queue_full_streak {
-            log::debug!("{message}");
+            notes.add(log::Level::Debug, message);
         } else {
-            log::warn!("{message}");
+            notes.add(log::Level::Warn, message);
             self.queue_full_streak = true;
         }
     }
@@ -210,15 +227,19 @@ impl RemoteWrite {
             }
         }
         self.max_bytes = config.queue.max_bytes.get() as usize;
+        let mut notes = Notes::default();
         let mut state = lock(&self.shared);
         let dropped = state.queue.set_max_bytes(self.max_bytes);
-        state.note_queue_full(dropped);
+        state.note_queue_full(dropped, &mut notes);
         if target.is_none() && state.queue.has_waiting() {
             let dropped = state.queue.clear();
             state.stats.dropped_shutdown += dropped.samples;
-            log::warn!(
-                "ingestor_endpoint removed: dropped {} queued samples",
-                dropped.samples
+            notes.add(
+                log::Level::Warn,
+                format!(
+                    "ingestor_endpoint removed: dropped {} queued samples",
+                    dropped.samples
+                ),
             );
         }
         state.target = target;
@@ -226,6 +247,7 @@ impl RemoteWrite {
         state.retry_at = None;
         drop(state);
         self.shared.changed.notify_all();
+        notes.emit();
     }
 
     /// Encodes `batch` and queues it for the sender. Never waits on the network.
@@ -248,15 +270,17 @@ impl RemoteWrite {
             encoded.raw_len,
             entry.body.len()
         );
+        let mut notes = Notes::default();
         let mut state = lock(&self.shared);
         let dropped = state.queue.push(entry);
-        state.note_queue_full(dropped);
+        state.note_queue_full(dropped, &mut notes);
         let start = !state.sender_running && state.mode == Mode::Run;
         if start {
             state.sender_running = true;
         }
         drop(state);
         self.shared.changed.notify_all();
+        notes.emit();
         if start {
             self.start_sender();
         }

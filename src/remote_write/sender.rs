@@ -3,7 +3,7 @@
 
 use super::backoff::Backoff;
 use super::client::{Outcome, Reason};
-use super::{lock, Mode, Shared};
+use super::{lock, Mode, Notes, Shared};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -63,6 +63,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         let bytes = entry.body.len() as u64;
         let outcome = target.send(entry.body.clone());
 
+        let mut notes = Notes::default();
         let mut state = lock(&shared);
         state.retry_at = None;
         match outcome {
@@ -74,9 +75,12 @@ pub(super) fn run(shared: Arc<Shared>) {
                 backoff.reset();
                 if streak.failures > 0 {
                     let secs = streak.since.map_or(0.0, |s| s.elapsed().as_secs_f64());
-                    log::info!(
-                        "remote write recovered after {} failed attempt(s) over {secs:.1}s",
-                        streak.failures
+                    notes.add(
+                        log::Level::Info,
+                        format!(
+                            "remote write recovered after {} failed attempt(s) over {secs:.1}s",
+                            streak.failures
+                        ),
                     );
                     streak = Streak::default();
                 }
@@ -85,12 +89,15 @@ pub(super) fn run(shared: Arc<Shared>) {
                 state.queue.done();
                 state.stats.failures[Reason::Http4xx.index()] += 1;
                 state.stats.dropped_rejected += entry.samples;
-                log::error!(
-                    "{} rejected the batch of {} ({} samples) with HTTP {status}, \
-                     dropping it (not retried): {body}",
-                    target.shown_url,
-                    super::format_timestamp(entry.timestamp_ms),
-                    entry.samples
+                notes.add(
+                    log::Level::Error,
+                    format!(
+                        "{} rejected the batch of {} ({} samples) with HTTP {status}, \
+                         dropping it (not retried): {body}",
+                        target.shown_url,
+                        super::format_timestamp(entry.timestamp_ms),
+                        entry.samples
+                    ),
                 );
             }
             Outcome::Retry {
@@ -112,15 +119,18 @@ pub(super) fn run(shared: Arc<Shared>) {
                     reason.as_str(),
                     delay.as_secs_f64()
                 );
-                if first {
-                    log::warn!("{message}");
+                let level = if first {
+                    log::Level::Warn
                 } else {
-                    log::debug!("{message}");
-                }
+                    log::Level::Debug
+                };
+                notes.add(level, message);
                 let dropped = state.queue.put_back(entry);
-                state.note_queue_full(dropped);
+                state.note_queue_full(dropped, &mut notes);
             }
         }
+        drop(state);
         shared.changed.notify_all();
+        notes.emit();
     }
 }
