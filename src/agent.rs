@@ -7,20 +7,31 @@ use crate::collector::Registry;
 use crate::config::{self, Config};
 use crate::identity::{self, Identity, Source as IdSource};
 use crate::output::Output;
+use crate::remote_write::{metrics, RemoteWrite};
 use crate::signals::Signals;
 use crate::ticker::Ticker;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Everything a config decides, rebuilt on reload.
+/// Everything a config decides is rebuilt on reload; what must outlive a reload is
+/// held in [`Lasting`].
 pub struct Agent {
     source: config::Source,
     config: Config,
     registry: Registry,
     batch: Batch,
     output: Output,
-    /// Survives reloads: statfs calls still hung in the kernel.
+    lasting: Lasting,
+}
+
+/// What survives a config reload.
+#[derive(Default)]
+struct Lasting {
+    /// The remote write queue, sender and counters: queued batches go to the new
+    /// endpoint.
+    delivery: RemoteWrite,
+    /// statfs calls still hung in the kernel: not to be waited on again.
     stuck_mounts: StuckMounts,
     missed_ticks: u64,
 }
@@ -51,26 +62,26 @@ fn log_identity(identity: &Identity) {
 
 impl Agent {
     pub fn new(source: config::Source, config: Config, identity: &Identity) -> Self {
-        Agent::with_state(source, config, identity, StuckMounts::default())
+        Agent::build(source, config, identity, Lasting::default())
     }
 
-    fn with_state(
+    fn build(
         source: config::Source,
         config: Config,
         identity: &Identity,
-        stuck_mounts: StuckMounts,
+        mut lasting: Lasting,
     ) -> Self {
         log_identity(identity);
         let mut batch = Batch::new();
         batch.set_common_labels(identity.common_labels(&config));
+        lasting.delivery.configure(&config);
         Agent {
-            registry: Registry::from_config(&config, &stuck_mounts),
+            registry: Registry::from_config(&config, &lasting.stuck_mounts),
             output: Output::from_config(&config),
             source,
             config,
             batch,
-            stuck_mounts,
-            missed_ticks: 0,
+            lasting,
         }
     }
 
@@ -86,7 +97,40 @@ impl Agent {
         self.batch
             .begin(i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
         self.registry.collect(&mut self.batch);
-        self.output.write(&self.batch)
+        let (stats, queue_bytes, queue_batches) = self.lasting.delivery.snapshot();
+        let report = metrics::Report {
+            stats,
+            queue_bytes,
+            queue_batches,
+            missed_ticks: self.lasting.missed_ticks,
+        };
+        metrics::write(&report, &mut self.batch);
+        self.output.write(&self.batch, &mut self.lasting.delivery)
+    }
+
+    /// Stops delivery: sends what is queued until `shutdown_timeout`, then logs what
+    /// is left.
+    pub fn shutdown(&mut self) {
+        if self.config.prints_to_stdout() {
+            return;
+        }
+        let timeout = self.config.shutdown_timeout;
+        let (_, _, queued) = self.lasting.delivery.snapshot();
+        if queued > 0 {
+            log::info!(
+                "sending {queued} queued batch(es) before exiting (shutdown_timeout {timeout})"
+            );
+        }
+        let unsent = self.lasting.delivery.shutdown(timeout.as_duration());
+        if unsent.samples == 0 {
+            log::info!("remote write queue flushed: 0 samples left unsent");
+        } else {
+            log::warn!(
+                "{} samples in {} batch(es) left unsent after shutdown_timeout ({timeout})",
+                unsent.samples,
+                unsent.batches
+            );
+        }
     }
 
     /// Runs one cycle and writes it as text to stdout, whatever the output.
@@ -108,19 +152,23 @@ impl Agent {
         if config.log_format != self.config.log_format {
             log::warn!("log_format changes take effect at the next start");
         }
+        if config.tls.ca_file != self.config.tls.ca_file {
+            log::warn!(
+                "tls.ca_file changes take effect at the next start \
+                 (the TLS trust store is loaded once per process)"
+            );
+        }
         crate::logging::set_level(config.log_level);
         let interval_changed = config.collection_interval != self.config.collection_interval;
-        let missed_ticks = self.missed_ticks;
-        let stuck_mounts = self.stuck_mounts.clone();
-        *self = Agent::with_state(self.source.clone(), config, &identity, stuck_mounts);
-        self.missed_ticks = missed_ticks;
+        let lasting = std::mem::take(&mut self.lasting);
+        *self = Agent::build(self.source.clone(), config, &identity, lasting);
         log::info!("config reloaded");
         interval_changed
     }
 
     fn note_missed(&mut self, missed: u64) {
         if missed > 0 {
-            self.missed_ticks += missed;
+            self.lasting.missed_ticks += missed;
             log::warn!(
                 "{missed} tick(s) missed: a cycle took longer than collection_interval ({})",
                 self.config.collection_interval
@@ -133,8 +181,15 @@ impl Agent {
 #[derive(Debug)]
 pub struct Fatal(pub String);
 
-/// Paces cycles until SIGTERM or SIGINT; SIGHUP reloads the config.
+/// Paces cycles until SIGTERM or SIGINT; SIGHUP reloads the config. On the way out,
+/// what is queued for remote write is sent until `shutdown_timeout`.
 pub fn run(mut agent: Agent) -> Result<(), Fatal> {
+    let result = run_loop(&mut agent);
+    agent.shutdown();
+    result
+}
+
+fn run_loop(agent: &mut Agent) -> Result<(), Fatal> {
     let fatal = |what: &str, e: io::Error| Fatal(format!("{what}: {e}"));
     let signals = Signals::install().map_err(|e| fatal("cannot install signal handlers", e))?;
     let interval = agent.config.collection_interval.as_duration();

@@ -3,7 +3,7 @@
 //! pieces so that tests and fuzz targets can reach them.
 //!
 //! Data flows one way: [`ticker`] → [`collector`] → [`batch`] (decorated with
-//! [`identity`]) → [`output`].
+//! [`identity`]) → [`output`]: text on stdout, or [`remote_write`].
 
 pub mod agent;
 pub mod batch;
@@ -14,6 +14,7 @@ pub mod identity;
 pub mod labels;
 pub mod logging;
 pub mod output;
+pub mod remote_write;
 pub mod signals;
 pub mod ticker;
 

@@ -74,7 +74,7 @@ fn push_json_string(text: &str, out: &mut String) {
 }
 
 /// Writes `2026-11-25T14:37:33.123Z`.
-fn push_rfc3339(time: SystemTime, out: &mut String) {
+pub(crate) fn push_rfc3339(time: SystemTime, out: &mut String) {
     let since_epoch = time.duration_since(UNIX_EPOCH).unwrap_or_default();
     let secs = since_epoch.as_secs();
     let (year, month, day) = civil_from_days((secs / 86_400) as i64);

@@ -8,8 +8,10 @@
 //! by `<duration>`, the kernel's answers in `node_uname_info` by `<uname>`, and the
 //! values of the families a case lists in its optional `varying` file (one metric name
 //! a line: the clock, the page size, the size of the filesystem the checkout lives on)
-//! by `<varies>`; their names, labels, HELP and TYPE are still compared. The agent
-//! runs with `TZ=CET-1` (a POSIX zone, so no time zone database is needed).
+//! by `<varies>`; their names, labels, HELP and TYPE are still compared. The
+//! agent's delivery metrics (`sc_agent_*`) belong to no collector and are left out
+//! (tests/remote_write.rs covers them). The agent runs with `TZ=CET-1` (a POSIX
+//! zone, so no time zone database is needed).
 //! `SC_UPDATE_FIXTURES=1 cargo test --test fixtures` rewrites the expected files;
 //! review the diff before committing it.
 
@@ -39,9 +41,21 @@ fn series_name(line: &str) -> Option<&str> {
         .filter(|name| !name.is_empty())
 }
 
+/// The family a line belongs to: the series' name, or the name after `# HELP`/`# TYPE`.
+fn family_of(line: &str) -> Option<&str> {
+    match line
+        .strip_prefix("# HELP ")
+        .or_else(|| line.strip_prefix("# TYPE "))
+    {
+        Some(rest) => rest.split(' ').next(),
+        None => series_name(line),
+    }
+}
+
 fn normalise(output: &str, varying: &[String]) -> String {
     output
         .lines()
+        .filter(|line| !family_of(line).is_some_and(|name| name.starts_with("sc_agent_")))
         .map(|line| {
             let placeholder = match series_name(line) {
                 Some("node_scrape_collector_duration_seconds") => Some("<duration>"),

@@ -4,11 +4,15 @@
 //! prints node_exporter's metrics to stdout. Unknown fields are errors: they are
 //! usually typos that would otherwise be silently ignored.
 
+pub mod bytesize;
 pub mod duration;
 pub mod pattern;
+pub mod secret;
 
+pub use bytesize::Bytes;
 pub use duration::Millis;
 pub use pattern::{Filter, Pattern};
+pub use secret::Secret;
 
 /// Deserializes a value written as a string through `parse`.
 ///
@@ -254,6 +258,55 @@ impl Default for FilesystemOptions {
     }
 }
 
+/// The remote write queue between the cycle loop and the sender thread.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueueOptions {
+    /// The most compressed request bytes held while the endpoint is slow or down
+    /// (default `4MiB`; a plain integer is bytes, or use `KiB`, `MiB`, `GiB`, `KB`,
+    /// `MB`, `GB`). Past it the oldest batch is dropped and counted in
+    /// `sc_agent_samples_dropped_total{reason="queue_full"}`; the newest batch is
+    /// always kept, even when it alone is larger. At least `1KiB`.
+    pub max_bytes: Bytes,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            max_bytes: Bytes(4 << 20),
+        }
+    }
+}
+
+/// HTTP basic authentication for remote write.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    /// The user name (environment: `SC_BASIC_AUTH_USERNAME`). Must not contain `:`.
+    pub username: String,
+    /// A file holding the password, read at start and at every reload (surrounding
+    /// whitespace trimmed). `SC_BASIC_AUTH_PASSWORD`, when set, wins over the file.
+    /// A password cannot be written into the config itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// The password, loaded from `password_file` or the environment; never printed.
+    #[serde(skip)]
+    pub password: Secret,
+}
+
+/// TLS for an `https://` endpoint.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsOptions {
+    /// A PEM file of the CA certificate(s) to trust instead of the system store (for
+    /// a private CA), like Prometheus' `tls_config.ca_file`. Without it the system
+    /// store is used (`/etc/ssl/certs`, or `SSL_CERT_FILE`/`SSL_CERT_DIR`). The trust
+    /// store is loaded once per process, at the first HTTPS request: a change takes
+    /// effect at the next start, not at reload. Certificate errors are never ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
 /// The whole configuration. Field names are part of the interface: keep them.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -261,6 +314,39 @@ pub struct Config {
     pub collection_interval: Millis,
     /// Remote write URL; when empty, each cycle is printed to stdout instead.
     pub ingestor_endpoint: Option<String>,
+    /// How long one remote write request may take, from connecting to the end of the
+    /// response head (default `10s`). The HTTP client counts whole seconds, so this is
+    /// rounded up to the next second (`1500ms` waits 2s). A request that times out is
+    /// retried.
+    pub timeout: Millis,
+    /// The first wait before a failed request is retried (default `30ms`). Waits
+    /// double with each consecutive failure up to `max_backoff`, each one drawn at
+    /// random between `min_backoff` and the doubled value ("full jitter").
+    pub min_backoff: Millis,
+    /// The longest wait between retries (default `5s`); at least `min_backoff`. A
+    /// `Retry-After` from the endpoint (429, 503) is honoured even when longer, up
+    /// to 5 minutes.
+    pub max_backoff: Millis,
+    /// On SIGTERM/SIGINT, how long to keep sending what is queued before exiting
+    /// (default `10s`; `0s` exits at once). What is left is logged as unsent.
+    pub shutdown_timeout: Millis,
+    pub queue: QueueOptions,
+    /// HTTP basic authentication; excludes `bearer_token_file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub basic_auth: Option<BasicAuth>,
+    /// A file holding a bearer token (`Authorization: Bearer ...`), read at start and
+    /// at every reload. `SC_BEARER_TOKEN`, when set, wins over the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bearer_token_file: Option<PathBuf>,
+    /// The bearer token, loaded from `bearer_token_file` or the environment; never
+    /// printed.
+    #[serde(skip)]
+    pub bearer_token: Secret,
+    /// Extra HTTP headers sent with every remote write request (for example a tenant
+    /// header such as `X-Scope-OrgID`). The protocol's own headers and
+    /// `Authorization` cannot be overridden.
+    pub headers: BTreeMap<String, String>,
+    pub tls: TlsOptions,
     /// `auto-detect` or a literal ID.
     pub vm_id: String,
     pub job: String,
@@ -283,6 +369,16 @@ impl Default for Config {
         Config {
             collection_interval: Millis::from_millis(15_000),
             ingestor_endpoint: None,
+            timeout: Millis::from_millis(10_000),
+            min_backoff: Millis::from_millis(30),
+            max_backoff: Millis::from_millis(5_000),
+            shutdown_timeout: Millis::from_millis(10_000),
+            queue: QueueOptions::default(),
+            basic_auth: None,
+            bearer_token_file: None,
+            bearer_token: Secret::default(),
+            headers: BTreeMap::new(),
+            tls: TlsOptions::default(),
             vm_id: AUTO_DETECT.to_owned(),
             job: "node".to_owned(),
             instance: None,
@@ -314,14 +410,38 @@ impl Config {
             None => Config::default(),
         };
         config.apply_env(env)?;
-        config.check().map_err(|message| Error {
-            source: match &source.path {
-                Some(path) => format!("config {}", path.display()),
-                None => "config".to_owned(),
-            },
+        let source = match &source.path {
+            Some(path) => format!("config {}", path.display()),
+            None => "config".to_owned(),
+        };
+        config.read_files().map_err(|message| Error {
+            source: source.clone(),
             message,
         })?;
+        config
+            .check()
+            .map_err(|message| Error { source, message })?;
         Ok(config)
+    }
+
+    /// Reads the files the config names: the secrets (unless the environment gave
+    /// them) and the CA file, so that a missing one is a config error at start and
+    /// at reload, not a failure at the first push.
+    pub fn read_files(&mut self) -> Result<(), String> {
+        if let Some(auth) = &mut self.basic_auth {
+            if let (true, Some(path)) = (auth.password.is_empty(), &auth.password_file) {
+                auth.password = Secret::from_file(path)
+                    .map_err(|e| format!("basic_auth.password_file: {e}"))?;
+            }
+        }
+        if let (true, Some(path)) = (self.bearer_token.is_empty(), &self.bearer_token_file) {
+            self.bearer_token =
+                Secret::from_file(path).map_err(|e| format!("bearer_token_file: {e}"))?;
+        }
+        if let Some(path) = &self.tls.ca_file {
+            check_ca_file(path).map_err(|e| format!("tls.ca_file: {e}"))?;
+        }
+        Ok(())
     }
 
     /// Parses YAML text; the error names the field and the line.
@@ -374,6 +494,54 @@ impl Config {
         if self.filesystem.mount_timeout.as_duration().is_zero() {
             return Err("filesystem.mount_timeout: expected a duration above 0s".to_owned());
         }
+        self.check_remote_write()
+    }
+
+    fn check_remote_write(&self) -> Result<(), String> {
+        for (field, value) in [("timeout", self.timeout), ("min_backoff", self.min_backoff)] {
+            if value.as_duration().is_zero() {
+                return Err(format!("{field}: expected a duration above 0s"));
+            }
+        }
+        if self.max_backoff < self.min_backoff {
+            return Err(format!(
+                "max_backoff: {} is shorter than min_backoff ({}); expected max_backoff >= min_backoff",
+                self.max_backoff, self.min_backoff
+            ));
+        }
+        if self.queue.max_bytes < MIN_QUEUE_BYTES {
+            return Err(format!(
+                "queue.max_bytes: {} is too small, expected at least {MIN_QUEUE_BYTES}",
+                self.queue.max_bytes
+            ));
+        }
+        if let Some(auth) = &self.basic_auth {
+            if auth.username.is_empty() || auth.username.contains(':') {
+                return Err(
+                    "basic_auth.username: expected a non-empty user name without ':'".to_owned(),
+                );
+            }
+            if auth.username.chars().any(char::is_control) {
+                return Err("basic_auth.username: expected no control characters".to_owned());
+            }
+            if auth.password.is_empty() {
+                return Err(
+                    "basic_auth.password_file: expected a file holding the password \
+                            (or the environment variable SC_BASIC_AUTH_PASSWORD)"
+                        .to_owned(),
+                );
+            }
+            if self.bearer_token_file.is_some() || !self.bearer_token.is_empty() {
+                return Err(
+                    "bearer_token_file: a bearer token (file or SC_BEARER_TOKEN) \
+                            and basic_auth are both set; expected one or the other"
+                        .to_owned(),
+                );
+            }
+        }
+        for (name, value) in &self.headers {
+            check_header(name, value).map_err(|e| format!("headers: {e}"))?;
+        }
         Ok(())
     }
 
@@ -382,10 +550,86 @@ impl Config {
         self.ingestor_endpoint.is_none()
     }
 
-    /// The effective config as YAML, with secrets masked.
+    /// The effective config as YAML. Secrets are never printed: a comment says which
+    /// ones were loaded.
     pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+        let mut text =
+            serde_yaml::to_string(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"));
+        if self
+            .basic_auth
+            .as_ref()
+            .is_some_and(|a| !a.password.is_empty())
+        {
+            text.push_str("# basic_auth password: loaded (not shown)\n");
+        }
+        if !self.bearer_token.is_empty() {
+            text.push_str("# bearer token: loaded (not shown)\n");
+        }
+        text
     }
+}
+
+/// The smallest `queue.max_bytes`: below it hardly one batch fits.
+pub const MIN_QUEUE_BYTES: Bytes = Bytes(1 << 10);
+
+/// Headers sc-agent sets itself, which `headers` may not override.
+pub const RESERVED_HEADERS: [&str; 10] = [
+    "authorization",
+    "connection",
+    "content-encoding",
+    "content-length",
+    "content-type",
+    "host",
+    "transfer-encoding",
+    "user-agent",
+    "x-prometheus-remote-write-version",
+    "expect",
+];
+
+fn check_header(name: &str, value: &str) -> Result<(), String> {
+    // RFC 9110 token characters.
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!("{name:?} is not a valid HTTP header name"));
+    }
+    if RESERVED_HEADERS
+        .iter()
+        .any(|r| r.eq_ignore_ascii_case(name))
+    {
+        let hint = if name.eq_ignore_ascii_case("authorization") {
+            "use basic_auth or bearer_token_file"
+        } else {
+            "remote write needs sc-agent's value"
+        };
+        return Err(format!(
+            "{name:?} is set by sc-agent and cannot be overridden ({hint})"
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!(
+            "the value of {name:?} contains control characters; expected one line of text"
+        ));
+    }
+    Ok(())
+}
+
+/// The CA file must hold at least one PEM certificate: an empty or wrong file would
+/// otherwise only show as failing pushes.
+fn check_ca_file(path: &Path) -> Result<(), String> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut text = String::new();
+    file.take(MAX_FILE_BYTES * 4)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !text.contains("-----BEGIN CERTIFICATE-----") {
+        return Err(format!(
+            "{} holds no PEM certificate; expected -----BEGIN CERTIFICATE----- blocks",
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 fn read_file(path: &Path) -> Result<String, Error> {
@@ -418,6 +662,12 @@ fn check_endpoint(url: &str) -> Result<(), String> {
         ));
     }
     let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.contains('@') {
+        // Never echo the URL here: the part before '@' is likely a password.
+        return Err("credentials in the URL are not supported; \
+                    expected basic_auth or bearer_token_file"
+            .to_owned());
+    }
     if host.is_empty() || host.contains(char::is_whitespace) {
         return Err(format!("expected a host name in {url:?}"));
     }
@@ -503,6 +753,52 @@ const ENV_OVERRIDES: &[EnvOverride] = &[
                 c.labels
                     .insert(name.trim().to_owned(), value.trim().to_owned());
             }
+            Ok(())
+        },
+    },
+    EnvOverride {
+        name: "SC_BASIC_AUTH_USERNAME",
+        apply: |c, v| {
+            let username = text(v)?;
+            match &mut c.basic_auth {
+                Some(auth) => auth.username = username,
+                None => {
+                    c.basic_auth = Some(BasicAuth {
+                        username,
+                        password_file: None,
+                        password: Secret::default(),
+                    })
+                }
+            }
+            Ok(())
+        },
+    },
+    EnvOverride {
+        name: "SC_BASIC_AUTH_PASSWORD",
+        apply: |c, v| {
+            let password = Secret::from_text(v)?;
+            match &mut c.basic_auth {
+                Some(auth) => auth.password = password,
+                None => {
+                    return Err("basic_auth.username is not set (in the config or \
+                                SC_BASIC_AUTH_USERNAME); expected a user name with the password"
+                        .to_owned())
+                }
+            }
+            Ok(())
+        },
+    },
+    EnvOverride {
+        name: "SC_BEARER_TOKEN",
+        apply: |c, v| {
+            c.bearer_token = Secret::from_text(v)?;
+            Ok(())
+        },
+    },
+    EnvOverride {
+        name: "SC_TLS_CA_FILE",
+        apply: |c, v| {
+            c.tls.ca_file = Some(PathBuf::from(text(v)?));
             Ok(())
         },
     },
@@ -749,10 +1045,179 @@ mod tests {
     }
 
     #[test]
+    fn remote_write_fields_have_their_defaults() {
+        let config = Config::default();
+        assert_eq!(config.timeout, Millis::from_millis(10_000));
+        assert_eq!(config.min_backoff, Millis::from_millis(30));
+        assert_eq!(config.max_backoff, Millis::from_millis(5_000));
+        assert_eq!(config.shutdown_timeout, Millis::from_millis(10_000));
+        assert_eq!(config.queue.max_bytes, Bytes(4 << 20));
+        assert!(config.basic_auth.is_none() && config.bearer_token.is_empty());
+        let config = Config::from_yaml(
+            "timeout: 1500ms\nmin_backoff: 10ms\nmax_backoff: 1s\nshutdown_timeout: 0s\n\
+             queue:\n  max_bytes: 512KiB\nheaders:\n  X-Scope-OrgID: team-a\n",
+        )
+        .unwrap();
+        assert_eq!(config.check(), Ok(()));
+        assert_eq!(config.queue.max_bytes, Bytes(512 << 10));
+        assert_eq!(config.headers["X-Scope-OrgID"], "team-a");
+        let plain = Config::from_yaml("queue: {max_bytes: 65536}\n").unwrap();
+        assert_eq!(plain.queue.max_bytes, Bytes(65536));
+    }
+
+    #[test]
+    fn remote_write_checks_name_the_field() {
+        let err = |yaml: &str| Config::from_yaml(yaml).and_then(|c| c.check()).unwrap_err();
+        assert_eq!(
+            err("min_backoff: 2s\nmax_backoff: 1s\n"),
+            "max_backoff: 1s is shorter than min_backoff (2s); expected max_backoff >= min_backoff"
+        );
+        assert!(err("timeout: 0s\n").starts_with("timeout: expected a duration above 0s"));
+        assert!(err("min_backoff: 0s\n").starts_with("min_backoff:"));
+        assert!(err("queue:\n  max_bytes: 100\n").starts_with("queue.max_bytes: 100B is too small"));
+        let parse = parse_err("queue:\n  max_bytes: 4 megs\n");
+        assert!(
+            parse.contains("queue.max_bytes") && parse.contains("4MiB"),
+            "{parse}"
+        );
+        assert!(parse_err("queue:\n  max_byte: 1\n").contains("unknown field `max_byte`"));
+        assert!(parse_err("tls:\n  cafile: x\n").contains("unknown field `cafile`"));
+        // A password cannot be written into the config itself.
+        let inline = parse_err("basic_auth:\n  username: u\n  password: p\n");
+        assert!(inline.contains("unknown field `password`"), "{inline}");
+        assert!(err("headers:\n  Authorization: Bearer x\n")
+            .starts_with("headers: \"Authorization\" is set by sc-agent"));
+        assert!(
+            err("headers:\n  content-type: text/plain\n").starts_with("headers: \"content-type\"")
+        );
+        assert!(err("headers:\n  'bad header': x\n").contains("not a valid HTTP header name"));
+        assert!(err("headers:\n  X-A: \"a\\r\\nX-B: b\"\n").contains("control characters"));
+        assert!(err("basic_auth:\n  username: u\n").starts_with("basic_auth.password_file:"));
+        assert!(err("basic_auth:\n  username: 'a:b'\n").starts_with("basic_auth.username:"));
+        let with_url_secret = Config {
+            ingestor_endpoint: Some("http://user:hunter2@example.com/write".into()),
+            ..Config::default()
+        };
+        let e = with_url_secret.check().unwrap_err();
+        assert!(
+            e.starts_with("ingestor_endpoint: credentials in the URL"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn secrets_come_from_files_or_the_environment_and_are_never_printed() {
+        let dir = crate::testing::TempDir::new();
+        let password = dir.write("password", "pa55word\n");
+        let token = dir.write("token", "t0ken\n");
+        let config_path = dir.write(
+            "c.yaml",
+            &format!(
+                "ingestor_endpoint: http://example.com/w\nbasic_auth:\n  username: agent\n  password_file: {}\n",
+                password.display()
+            ),
+        );
+        let source = Source {
+            path: Some(config_path.clone()),
+        };
+        let config = Config::load(&source, &no_env).unwrap();
+        let auth = config.basic_auth.as_ref().unwrap();
+        assert_eq!(auth.password.expose(), "pa55word");
+        let printed = config.to_yaml();
+        assert!(!printed.contains("pa55word"), "{printed}");
+        assert!(
+            printed.contains("# basic_auth password: loaded (not shown)"),
+            "{printed}"
+        );
+        assert!(!format!("{config:?}").contains("pa55word"));
+
+        // The environment wins over the file.
+        let env = |name: &str| (name == "SC_BASIC_AUTH_PASSWORD").then(|| "fr0m-env".to_owned());
+        let config = Config::load(&source, &env).unwrap();
+        assert_eq!(config.basic_auth.unwrap().password.expose(), "fr0m-env");
+
+        // A missing secret file is an error naming the field.
+        let missing = dir.write(
+            "m.yaml",
+            "basic_auth:\n  username: agent\n  password_file: /nonexistent/pw\n",
+        );
+        let err = Config::load(
+            &Source {
+                path: Some(missing),
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.message
+                .starts_with("basic_auth.password_file: cannot open /nonexistent/pw"),
+            "{err}"
+        );
+        let missing = dir.write("t.yaml", "bearer_token_file: /nonexistent/token\n");
+        let err = Config::load(
+            &Source {
+                path: Some(missing),
+            },
+            &no_env,
+        )
+        .unwrap_err();
+        assert!(
+            err.message.starts_with("bearer_token_file: cannot open"),
+            "{err}"
+        );
+
+        // Bearer token from a file, or from SC_BEARER_TOKEN; not both kinds of auth.
+        let bearer = dir.write(
+            "b.yaml",
+            &format!("bearer_token_file: {}\n", token.display()),
+        );
+        let config = Config::load(&Source { path: Some(bearer) }, &no_env).unwrap();
+        assert_eq!(config.bearer_token.expose(), "t0ken");
+        assert!(!config.to_yaml().contains("t0ken"));
+        let env = |name: &str| (name == "SC_BEARER_TOKEN").then(|| "env-t0ken".to_owned());
+        let err = Config::load(&source, &env).unwrap_err();
+        assert!(err.message.starts_with("bearer_token_file:"), "{err}");
+
+        // Username and password from the environment alone.
+        let env = |name: &str| match name {
+            "SC_BASIC_AUTH_USERNAME" => Some("u".to_owned()),
+            "SC_BASIC_AUTH_PASSWORD" => Some("p".to_owned()),
+            _ => None,
+        };
+        let config = Config::load(&Source::default(), &env).unwrap();
+        assert_eq!(config.basic_auth.unwrap().password.expose(), "p");
+        let env = |name: &str| (name == "SC_BASIC_AUTH_PASSWORD").then(|| "lonely".to_owned());
+        let err = Config::load(&Source::default(), &env).unwrap_err();
+        assert_eq!(err.source, "environment SC_BASIC_AUTH_PASSWORD");
+        assert!(!err.to_string().contains("lonely"), "{err}");
+    }
+
+    #[test]
+    fn ca_file_must_hold_a_certificate() {
+        let dir = crate::testing::TempDir::new();
+        let not_pem = dir.write("ca.pem", "hello\n");
+        let path = dir.write(
+            "c.yaml",
+            &format!("tls:\n  ca_file: {}\n", not_pem.display()),
+        );
+        let err = Config::load(&Source { path: Some(path) }, &no_env).unwrap_err();
+        assert!(err.message.starts_with("tls.ca_file:"), "{err}");
+        assert!(err.message.contains("no PEM certificate"), "{err}");
+        let env = |name: &str| (name == "SC_TLS_CA_FILE").then(|| "/nonexistent/ca.pem".to_owned());
+        let err = Config::load(&Source::default(), &env).unwrap_err();
+        assert!(err.message.starts_with("tls.ca_file: cannot open"), "{err}");
+    }
+
+    #[test]
     fn printed_config_reads_back_the_same() {
         let mut config = Config::default();
         config.labels.insert("env".into(), "prod".into());
         config.collection_interval = Millis::from_millis(1_500);
+        config.queue.max_bytes = Bytes(3000);
+        config.headers.insert("X-Scope-OrgID".into(), "a".into());
+        config.tls.ca_file = Some(PathBuf::from("/etc/ca.pem"));
+        config.bearer_token_file = Some(PathBuf::from("/etc/token"));
         let again = Config::from_yaml(&config.to_yaml()).unwrap();
         assert_eq!(again, config);
     }

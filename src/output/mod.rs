@@ -4,23 +4,31 @@ pub mod text;
 
 use crate::batch::Batch;
 use crate::config::Config;
+use crate::remote_write::RemoteWrite;
 use std::io::{self, Write};
 
 pub enum Output {
     /// Exposition text on stdout, one full exposition per cycle.
     Stdout { buf: Vec<u8> },
+    /// Remote write: the batch is encoded and queued for the sender thread. The
+    /// [`RemoteWrite`] itself belongs to the agent, as it outlives reloads.
+    RemoteWrite,
 }
 
 impl Output {
-    pub fn from_config(_config: &Config) -> Self {
-        Output::stdout()
+    pub fn from_config(config: &Config) -> Self {
+        if config.prints_to_stdout() {
+            Output::stdout()
+        } else {
+            Output::RemoteWrite
+        }
     }
 
     pub fn stdout() -> Self {
         Output::Stdout { buf: Vec::new() }
     }
 
-    pub fn write(&mut self, batch: &Batch) -> io::Result<()> {
+    pub fn write(&mut self, batch: &Batch, remote: &mut RemoteWrite) -> io::Result<()> {
         match self {
             Output::Stdout { buf } => {
                 buf.clear();
@@ -28,6 +36,10 @@ impl Output {
                 let mut stdout = io::stdout().lock();
                 stdout.write_all(buf)?;
                 stdout.flush()
+            }
+            Output::RemoteWrite => {
+                remote.push(batch);
+                Ok(())
             }
         }
     }

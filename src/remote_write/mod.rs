@@ -1,0 +1,382 @@
+//! Delivery with Prometheus remote write 1.0: encode, queue, send, retry.
+//!
+//! ```text
+//!  loop thread (every tick)                      sender thread (one, 256 KiB stack)
+//!  collect ─▶ self-metrics ─▶ encode+snappy ─▶ ┌───────┐ ─▶ POST (minreq) ─▶ 2xx: done
+//!                                              │ queue │ ◀─ 5xx/429/3xx/network: back to
+//!                              Mutex+Condvar   └───────┘    the front, wait (backoff)
+//!                                                            other 4xx: dropped, counted
+//! ```
+//!
+//! **Why a sender thread** (DESIGN.md draws one thread for everything): minreq blocks
+//! for a whole request and its timeout is counted in whole seconds, and an endpoint
+//! that is slow, down or draining a backlog can keep a request open for up to
+//! `timeout` every time. Sending on the loop thread would then delay ticks by seconds
+//! (counted as missed, their samples never collected). So the loop thread only
+//! encodes, compresses and pushes into the queue, taking the lock for a few
+//! microseconds and never waiting on the network; the sender thread owns the HTTP
+//! side. Collection keeps its schedule whatever the endpoint does.
+//!
+//! **Order**: the queue is FIFO and the sender sends one request at a time, putting
+//! a failed batch back at the front, so a newer batch never overtakes an older one
+//! (Prometheus rejects out-of-order samples). After an outage the backlog drains
+//! oldest first, one request after another: the endpoint's response time is the
+//! back-pressure, and 429/5xx answers back off.
+//!
+//! **Bounds**: the queue holds at most `queue.max_bytes` of compressed requests;
+//! past it the oldest batch is dropped and counted. A batch is copied once into the
+//! queue and once more per attempt (minreq takes the body by value).
+//!
+//! **Retries** follow the remote write spec: 2xx is done; 5xx, 429 and connection,
+//! TLS and timeout errors are retried with exponential backoff and full jitter
+//! between `min_backoff` and `max_backoff`, or after `Retry-After` when the endpoint
+//! sends one; any other 4xx drops the batch (logged with the start of the response
+//! body). 3xx is retried too: see [`client`].
+//!
+//! **Reload** (SIGHUP) swaps the target (URL, credentials, headers, timeouts) under
+//! the lock: batches still queued go to the new one, and the queue and counters
+//! survive. **Shutdown** (SIGTERM) lets the sender drain the queue until
+//! `shutdown_timeout`, then reports what is left unsent.
+//!
+//! **TLS**: minreq (feature `https-rustls-probe`) builds one rustls config per process
+//! with rustls-platform-verifier, which on Linux loads its roots through
+//! rustls-native-certs: `SSL_CERT_FILE`/`SSL_CERT_DIR` when set, else the system
+//! store. minreq has no API for a custom CA, so `tls.ca_file` is handed over as
+//! `SSL_CERT_FILE` before the first connection ([`use_ca_file`]); the roots are read
+//! once, at the first HTTPS request, so a changed `ca_file` needs a restart.
+//! Certificate errors fail the attempt (reason `tls`) and are retried: never is a
+//! request sent without verification. minreq does the handshake on a short-lived
+//! thread of its own (its timeout runs the request on a helper thread), so TLS does
+//! not use the sender thread's small stack; reading the response does.
+//!
+//! Self-metrics (`sc_agent_*`) are written by the loop thread into each batch from the
+//! counters shared with the sender: see [`metrics`].
+
+mod backoff;
+pub mod client;
+pub mod encode;
+pub mod metrics;
+pub mod queue;
+mod sender;
+
+pub use backoff::{parse_retry_after, Backoff, RETRY_AFTER_CAP};
+
+use crate::batch::Batch;
+use crate::config::Config;
+use client::{Reason, Target};
+use queue::{Dropped, Entry, Queue};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The sender thread's stack. It builds requests and reads responses (through
+/// rustls for HTTPS); minreq runs connect and handshake on a helper thread of its own
+/// (with the default stack). Measured: the whole remote write test suite, HTTPS and
+/// trace logging included, passes with a 16 KiB stack in a debug build; 256 KiB
+/// leaves a wide margin and costs nothing resident (untouched pages are not).
+pub const SENDER_STACK_BYTES: usize = 256 << 10;
+
+/// Counters shared by the sender (which counts) and the loop (which reports).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Stats {
+    pub samples_sent: u64,
+    pub bytes_sent: u64,
+    pub failures: [u64; Reason::ALL.len()],
+    pub dropped_queue_full: u64,
+    pub dropped_rejected: u64,
+    pub dropped_shutdown: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Run,
+    /// Shutting down: send what is queued, then stop.
+    Flush,
+    /// Stop as soon as the current request (if any) returns.
+    Stop,
+}
+
+struct State {
+    queue: Queue,
+    stats: Stats,
+    /// `None` while the config prints to stdout.
+    target: Option<Arc<Target>>,
+    /// No attempt before this (backoff, `Retry-After`).
+    retry_at: Option<Instant>,
+    mode: Mode,
+    sender_running: bool,
+    /// Whether queue-full drops were already logged since the last success.
+    queue_full_streak: bool,
+}
+
+/// Log lines made while the lock is held, written after it is released: a slow
+/// stderr (a full pipe to journald) must never hold up the loop thread's push.
+#[derive(Default)]
+struct Notes(Vec<(log::Level, String)>);
+
+impl Notes {
+    fn add(&mut self, level: log::Level, message: String) {
+        self.0.push((level, message));
+    }
+
+    fn emit(self) {
+        for (level, message) in self.0 {
+            log::log!(level, "{message}");
+        }
+    }
+}
+
+impl State {
+    fn note_queue_full(&mut self, dropped: Dropped, notes: &mut Notes) {
+        if dropped.batches == 0 {
+            return;
+        }
+        self.stats.dropped_queue_full += dropped.samples;
+        let message = format!(
+            "remote write queue full ({} of queue.max_bytes {} bytes): dropped the oldest \
+             {} batch(es), {} samples",
+            self.queue.bytes(),
+            self.queue.max_bytes(),
+            dropped.batches,
+            dropped.samples
+        );
+        if self.queue_full_streak {
+            notes.add(log::Level::Debug, message);
+        } else {
+            notes.add(log::Level::Warn, message);
+            self.queue_full_streak = true;
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Signalled on every change: a push, a reload, a result, a shutdown.
+    changed: Condvar,
+}
+
+/// The lock, even if a panicking thread poisoned it: the state stays consistent
+/// between statements, and losing delivery over a poisoned lock would be worse.
+fn lock(shared: &Shared) -> MutexGuard<'_, State> {
+    shared.state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The loop thread's side of delivery: the encoder and the handle on the queue.
+/// It lives as long as the process, across reloads.
+pub struct RemoteWrite {
+    shared: Arc<Shared>,
+    encoder: encode::Encoder,
+    sender: Option<JoinHandle<()>>,
+    max_bytes: usize,
+}
+
+impl Default for RemoteWrite {
+    fn default() -> Self {
+        RemoteWrite::new()
+    }
+}
+
+/// What a shutdown left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsent {
+    pub samples: u64,
+    pub batches: usize,
+}
+
+impl RemoteWrite {
+    /// An idle delivery: no target, no thread. [`RemoteWrite::configure`] gives it one.
+    pub fn new() -> Self {
+        let max_bytes = Config::default().queue.max_bytes.get() as usize;
+        RemoteWrite {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    queue: Queue::new(max_bytes),
+                    stats: Stats::default(),
+                    target: None,
+                    retry_at: None,
+                    mode: Mode::Run,
+                    sender_running: false,
+                    queue_full_streak: false,
+                }),
+                changed: Condvar::new(),
+            }),
+            encoder: encode::Encoder::new(),
+            sender: None,
+            max_bytes,
+        }
+    }
+
+    /// Applies a (re)loaded config: the target for what is queued and what comes,
+    /// and the queue's cap. The queue and the counters are kept.
+    pub fn configure(&mut self, config: &Config) {
+        let target = Target::from_config(config).map(Arc::new);
+        if let Some(target) = &target {
+            log::info!(
+                "remote write to {} (timeout {}s, backoff {}..{}, queue up to {})",
+                target.shown_url,
+                target.timeout_secs,
+                config.min_backoff,
+                config.max_backoff,
+                config.queue.max_bytes
+            );
+            if target.has_credentials() && !target.is_https() {
+                log::warn!(
+                    "ingestor_endpoint is plain http:// but credentials are configured: \
+                     they travel unencrypted; use https://"
+                );
+            }
+        }
+        self.max_bytes = config.queue.max_bytes.get() as usize;
+        let mut notes = Notes::default();
+        let mut state = lock(&self.shared);
+        let dropped = state.queue.set_max_bytes(self.max_bytes);
+        state.note_queue_full(dropped, &mut notes);
+        if target.is_none() && state.queue.has_waiting() {
+            let dropped = state.queue.clear();
+            state.stats.dropped_shutdown += dropped.samples;
+            notes.add(
+                log::Level::Warn,
+                format!(
+                    "ingestor_endpoint removed: dropped {} queued samples",
+                    dropped.samples
+                ),
+            );
+        }
+        state.target = target;
+        // A new endpoint is tried at once, whatever the old one's backoff was.
+        state.retry_at = None;
+        drop(state);
+        self.shared.changed.notify_all();
+        notes.emit();
+    }
+
+    /// Encodes `batch` and queues it for the sender. Never waits on the network.
+    pub fn push(&mut self, batch: &Batch) {
+        let encoded = match self.encoder.encode(batch) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                log::error!("cannot compress the batch: {e}");
+                return;
+            }
+        };
+        let entry = Entry {
+            body: encoded.body.to_vec(),
+            samples: encoded.samples as u64,
+            timestamp_ms: batch.timestamp_ms(),
+        };
+        log::trace!(
+            "queued {} samples: {} protobuf bytes, {} compressed",
+            entry.samples,
+            encoded.raw_len,
+            entry.body.len()
+        );
+        let mut notes = Notes::default();
+        let mut state = lock(&self.shared);
+        let dropped = state.queue.push(entry);
+        state.note_queue_full(dropped, &mut notes);
+        let start = !state.sender_running && state.mode == Mode::Run;
+        if start {
+            state.sender_running = true;
+        }
+        drop(state);
+        self.shared.changed.notify_all();
+        notes.emit();
+        if start {
+            self.start_sender();
+        }
+    }
+
+    fn start_sender(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name("sender".into())
+            .stack_size(SENDER_STACK_BYTES)
+            .spawn(move || sender::run(shared));
+        match spawned {
+            Ok(handle) => self.sender = Some(handle),
+            Err(e) => {
+                // Tried again at the next push; meanwhile the queue holds the batches.
+                log::error!("cannot start the sender thread: {e}");
+                lock(&self.shared).sender_running = false;
+            }
+        }
+    }
+
+    /// A copy of the counters and the queue's size (bytes, batches) right now.
+    pub fn snapshot(&self) -> (Stats, usize, usize) {
+        let state = lock(&self.shared);
+        (
+            state.stats.clone(),
+            state.queue.bytes(),
+            state.queue.batches(),
+        )
+    }
+
+    /// Sends what is queued for at most `timeout`, then stops the sender. Returns
+    /// what could not be sent, which is counted as dropped (reason `shutdown`).
+    pub fn shutdown(&mut self, timeout: Duration) -> Unsent {
+        let deadline = Instant::now() + timeout;
+        let mut state = lock(&self.shared);
+        state.mode = Mode::Flush;
+        if state.target.is_some() && state.queue.has_waiting() && !state.sender_running {
+            // Queued, but the sender could not be started: one more try.
+            state.sender_running = true;
+            drop(state);
+            self.start_sender();
+            state = lock(&self.shared);
+        }
+        self.shared.changed.notify_all();
+        while state.sender_running {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        state.mode = Mode::Stop;
+        self.shared.changed.notify_all();
+        let unsent = Unsent {
+            samples: state.queue.samples(),
+            batches: state.queue.batches(),
+        };
+        state.stats.dropped_shutdown += unsent.samples;
+        drop(state);
+        if let Some(handle) = self.sender.take() {
+            if handle.is_finished() {
+                let _ = handle.join();
+            }
+            // Otherwise it is blocked in a request; process exit ends it.
+        }
+        unsent
+    }
+}
+
+/// `2026-11-25T14:37:33.123Z`-style text for a cycle timestamp, for logs.
+fn format_timestamp(ms: i64) -> String {
+    let mut text = String::new();
+    let time = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    crate::logging::push_rfc3339(time, &mut text);
+    text
+}
+
+/// Hands `tls.ca_file` to the TLS verifier as `SSL_CERT_FILE` (and clears
+/// `SSL_CERT_DIR`, so that only this CA is trusted, as with Prometheus' `ca_file`).
+///
+/// Call it once at start, before any thread exists: the environment is
+/// process-wide and not thread-safe to change. The verifier reads it at the first
+/// HTTPS request.
+pub fn use_ca_file(config: &Config) {
+    if let Some(path) = &config.tls.ca_file {
+        std::env::set_var("SSL_CERT_FILE", path);
+        std::env::remove_var("SSL_CERT_DIR");
+        log::info!(
+            "TLS: trusting only the CA certificate(s) in {}",
+            path.display()
+        );
+    }
+}

@@ -1,0 +1,360 @@
+//! A remote write receiver for the tests, with faults on demand: plain std
+//! `TcpListener`, a thread per connection, HTTP/1.1 read by hand, bodies decoded
+//! with snappy and prost (independently of the agent's encoder). Optionally TLS
+//! (rustls) with a certificate the test made.
+#![allow(dead_code)]
+
+use prost::Message;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct WriteRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TimeSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Label {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Sample {
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
+/// How the receiver answers one request.
+#[derive(Clone, Debug)]
+pub enum Reply {
+    /// Status, extra headers, body.
+    Status(u16, Vec<(String, String)>, String),
+    /// Read the request, then never answer (the connection stays open until the
+    /// receiver is dropped).
+    Hang,
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply::Status(204, Vec::new(), String::new())
+    }
+
+    pub fn status(code: u16, body: &str) -> Reply {
+        Reply::Status(code, Vec::new(), body.to_owned())
+    }
+}
+
+/// One series of a received request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+    pub timestamp: i64,
+}
+
+/// One request as received, with the answer it got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    /// When the request's body had been read.
+    pub at: Instant,
+    /// When the answer was written (`None` for `Hang`).
+    pub answered_at: Option<Instant>,
+    pub status: Option<u16>,
+    pub method: String,
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: BTreeMap<String, String>,
+    /// The compressed body's size.
+    pub body_len: usize,
+    pub series: Vec<Series>,
+}
+
+impl Received {
+    pub fn accepted(&self) -> bool {
+        self.status.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// The one timestamp of the batch (every sample of a cycle shares it).
+    pub fn timestamp(&self) -> i64 {
+        let first = self.series.first().expect("an empty request").timestamp;
+        assert!(
+            self.series.iter().all(|s| s.timestamp == first),
+            "a request mixes timestamps"
+        );
+        first
+    }
+
+    /// The value of the series named `name` whose labels include `labels`.
+    pub fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.series
+            .iter()
+            .find(|s| {
+                s.labels.get("__name__").map(String::as_str) == Some(name)
+                    && labels
+                        .iter()
+                        .all(|(n, v)| s.labels.get(*n).map(String::as_str) == Some(*v))
+            })
+            .map(|s| s.value)
+    }
+}
+
+type Policy = Box<dyn FnMut(usize) -> Reply + Send>;
+
+struct Inner {
+    received: Vec<Received>,
+    policy: Policy,
+    /// Requests seen so far (the policy's argument).
+    count: usize,
+    tls_failures: usize,
+}
+
+pub struct Receiver {
+    pub port: u16,
+    inner: Arc<Mutex<Inner>>,
+    stop: Arc<AtomicBool>,
+}
+
+#[cfg(feature = "tls")]
+pub type Tls = Option<Arc<rustls::ServerConfig>>;
+#[cfg(not(feature = "tls"))]
+pub type Tls = Option<Arc<()>>;
+
+impl Receiver {
+    /// A receiver on a free loopback port answering every request with `policy(n)`,
+    /// n counting requests from 0.
+    pub fn start(policy: impl FnMut(usize) -> Reply + Send + 'static) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Receiver::serve(listener, Box::new(policy), None)
+    }
+
+    /// The same on a given listener (to appear on a port chosen before), with TLS.
+    pub fn serve(listener: TcpListener, policy: Policy, tls: Tls) -> Receiver {
+        let port = listener.local_addr().unwrap().port();
+        let inner = Arc::new(Mutex::new(Inner {
+            received: Vec::new(),
+            policy,
+            count: 0,
+            tls_failures: 0,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (inner2, stop2) = (Arc::clone(&inner), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stop2.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (inner, stop, tls) = (Arc::clone(&inner2), Arc::clone(&stop2), tls.clone());
+                std::thread::spawn(move || handle(stream, &inner, &stop, tls));
+            }
+        });
+        Receiver { port, inner, stop }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/api/v1/write", self.port)
+    }
+
+    pub fn https_url(&self) -> String {
+        format!("https://127.0.0.1:{}/api/v1/write", self.port)
+    }
+
+    pub fn set_policy(&self, policy: impl FnMut(usize) -> Reply + Send + 'static) {
+        self.inner.lock().unwrap().policy = Box::new(policy);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().received.clone()
+    }
+
+    pub fn accepted(&self) -> Vec<Received> {
+        self.received()
+            .into_iter()
+            .filter(|r| r.accepted())
+            .collect()
+    }
+
+    pub fn tls_failures(&self) -> usize {
+        self.inner.lock().unwrap().tls_failures
+    }
+
+    /// Waits until `done(received)` holds; panics with `what` on timeout.
+    pub fn wait_for(&self, timeout: Duration, what: &str, done: impl Fn(&[Received]) -> bool) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if done(&self.received()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let received = self.received();
+        assert!(
+            done(&received),
+            "timed out waiting for {what}; received {} request(s): {:?}",
+            received.len(),
+            received
+                .iter()
+                .map(|r| (r.status, r.series.len()))
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so it sees the flag.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+fn handle(stream: TcpStream, inner: &Mutex<Inner>, stop: &AtomicBool, tls: Tls) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    #[cfg(feature = "tls")]
+    if let Some(config) = tls {
+        let Ok(connection) = rustls::ServerConnection::new(config) else {
+            return;
+        };
+        let mut tls_stream = rustls::StreamOwned::new(connection, stream);
+        // Complete the handshake first, to tell a refused certificate from the rest.
+        while tls_stream.conn.is_handshaking() {
+            if tls_stream.conn.complete_io(&mut tls_stream.sock).is_err() {
+                inner.lock().unwrap().tls_failures += 1;
+                return;
+            }
+        }
+        serve_one(tls_stream, inner, stop);
+        return;
+    }
+    #[cfg(not(feature = "tls"))]
+    let _ = tls;
+    serve_one(stream, inner, stop);
+}
+
+fn serve_one(mut stream: impl Read + Write, inner: &Mutex<Inner>, stop: &AtomicBool) {
+    let Some((method, path, headers, body)) = read_request(&mut stream) else {
+        return;
+    };
+    let series = decode(&headers, &body);
+    let at = Instant::now();
+    let reply = {
+        let mut inner = inner.lock().unwrap();
+        let n = inner.count;
+        inner.count += 1;
+        (inner.policy)(n)
+    };
+    // Recorded before the answer is written: once the agent has the answer it may
+    // send the next request, whose handler must not record ahead of this one.
+    let (status, answered_at) = match &reply {
+        Reply::Status(code, _, _) => (Some(*code), Some(Instant::now())),
+        Reply::Hang => (None, None),
+    };
+    inner.lock().unwrap().received.push(Received {
+        at,
+        answered_at,
+        status,
+        method,
+        path,
+        headers,
+        body_len: body.len(),
+        series,
+    });
+    if let Reply::Status(code, extra, text) = &reply {
+        let mut response = format!(
+            "HTTP/1.1 {code} Test\r\nContent-Length: {}\r\nConnection: close\r\n",
+            text.len()
+        );
+        for (name, value) in extra {
+            response.push_str(&format!("{name}: {value}\r\n"));
+        }
+        response.push_str("\r\n");
+        response.push_str(text);
+        let _ = stream.write_all(response.as_bytes());
+        let _ = stream.flush();
+    }
+    if matches!(reply, Reply::Hang) {
+        while !stop.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+type Request = (String, String, BTreeMap<String, String>, Vec<u8>);
+
+fn read_request(stream: &mut impl Read) -> Option<Request> {
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if data.len() > 64 << 10 {
+            return None;
+        }
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        data.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(data[..head_end].to_vec()).ok()?;
+    let mut lines = head.split("\r\n");
+    let mut request_line = lines.next()?.split(' ');
+    let method = request_line.next()?.to_owned();
+    let path = request_line.next()?.to_owned();
+    let headers: BTreeMap<String, String> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let length: usize = headers.get("content-length")?.parse().ok()?;
+    let mut body = data[head_end + 4..].to_vec();
+    while body.len() < length {
+        let n = stream.read(&mut chunk).ok()?;
+        if n == 0 {
+            return None;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Some((method, path, headers, body))
+}
+
+/// The request body as series; panics (failing the test) on anything that is not a
+/// snappy-compressed WriteRequest.
+fn decode(headers: &BTreeMap<String, String>, body: &[u8]) -> Vec<Series> {
+    assert_eq!(
+        headers.get("content-encoding").map(String::as_str),
+        Some("snappy")
+    );
+    let plain = snap::raw::Decoder::new()
+        .decompress_vec(body)
+        .expect("a snappy block");
+    let request = WriteRequest::decode(&plain[..]).expect("a WriteRequest");
+    request
+        .timeseries
+        .into_iter()
+        .flat_map(|ts| {
+            let labels: BTreeMap<String, String> =
+                ts.labels.into_iter().map(|l| (l.name, l.value)).collect();
+            ts.samples.into_iter().map(move |s| Series {
+                labels: labels.clone(),
+                value: s.value,
+                timestamp: s.timestamp,
+            })
+        })
+        .collect()
+}
