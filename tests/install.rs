@@ -6,7 +6,7 @@
 //! Nothing here writes to the real `/`: installs go to a `--root` in a temp dir, or
 //! to `/` inside a private mount namespace whose /etc, /usr/local and /var are
 //! overlays backed by a temp dir. The tools these tests drive (systemd-analyze,
-//! busybox, shellcheck, cloud-init, curl, unshare, setpriv) are installed by
+//! systemd-nspawn, busybox, shellcheck, cloud-init, curl, unshare, setpriv) are installed by
 //! scripts/test.sh.
 
 mod common;
@@ -1202,4 +1202,166 @@ fn the_container_entrypoint_runs_with_the_images_env_as_its_user() {
         "{}",
         agent.stderr()
     );
+}
+
+/// Runs inside the container booted by the test below, as a oneshot unit; prints
+/// `RESULT name=value` lines for the test to check.
+const SYSTEMD_E2E: &str = r#"#!/bin/sh
+exec >/root/e2e.out 2>&1
+result() { echo "RESULT $1=$2"; }
+uuid=4c4c4544-0042-3510-8052-b4c04f384d33
+# A dmidecode that can only answer with CAP_DAC_READ_SEARCH, as the real one
+# reading the root-only DMI tables.
+mkdir -p /opt/dmi
+echo "$uuid" >/opt/dmi/uuid
+chmod 0400 /opt/dmi/uuid
+chmod 0700 /opt/dmi
+printf '#!/bin/sh\n[ "$*" = "-s system-uuid" ] || exit 2\nexec cat /opt/dmi/uuid\n' >/usr/local/sbin/dmidecode
+chmod 0755 /usr/local/sbin/dmidecode
+
+cd /root/release
+sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml
+result install_rc $?
+sleep 3
+result active "$(systemctl is-active sc-agent)"
+pid=$(systemctl show -p MainPID --value sc-agent)
+result uid "$(awk '/^Uid:/ { print $2 }' /proc/$pid/status)"
+result capeff "$(awk '/^CapEff:/ { print $2 }' /proc/$pid/status)"
+result capamb "$(awk '/^CapAmb:/ { print $2 }' /proc/$pid/status)"
+result nonewprivs "$(awk '/^NoNewPrivs:/ { print $2 }' /proc/$pid/status)"
+result seccomp "$(awk '/^Seccomp:/ { print $2 }' /proc/$pid/status)"
+journalctl -u sc-agent --no-pager -o cat >/root/journal.txt
+result vm_id_line "$(grep -m1 'vm_id .* (from' /root/journal.txt)"
+result collectors_ok "$(grep -c '^node_scrape_collector_success{.*} 1$' /root/journal.txt)"
+result collectors_failed "$(grep -c '^node_scrape_collector_success{.*} 0$' /root/journal.txt)"
+result failed_names "$(grep '^node_scrape_collector_success{.*} 0$' /root/journal.txt | sed 's/.*collector="\([a-z]*\)".*/\1/' | sort -u | tr '\n' ' ')"
+
+result second_run "$(sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml | grep -c 'nothing changed')"
+printf 'labels:\n  reloaded: "yes"\n' >>/root/sc-agent.yaml
+result config_change "$(sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml | grep -c 'reloaded sc-agent')"
+sleep 3
+result reloaded_series "$(journalctl -u sc-agent --no-pager -o cat | grep -c 'reloaded="yes"')"
+
+cp /etc/sc-agent/sc-agent.yaml /root/good.yaml
+echo 'collection_interval: soon' >>/etc/sc-agent/sc-agent.yaml
+systemctl reload sc-agent
+result bad_reload_rc $?
+result active_after_bad_reload "$(systemctl is-active sc-agent)"
+cp /root/good.yaml /etc/sc-agent/sc-agent.yaml
+
+systemctl stop sc-agent
+result stop "$(systemctl show -p Result --value sc-agent) $(systemctl show -p ExecMainStatus --value sc-agent)"
+
+echo 'collection_interval: soon' >>/etc/sc-agent/sc-agent.yaml
+systemctl start sc-agent
+sleep 7
+result bad_start "$(systemctl show -p ActiveState --value sc-agent) $(systemctl show -p ExecMainStatus --value sc-agent) restarts=$(systemctl show -p NRestarts --value sc-agent)"
+result done yes
+systemctl poweroff
+"#;
+
+#[test]
+fn the_unit_runs_the_agent_under_systemd_in_a_container() {
+    assert!(
+        is_root(),
+        "this test boots systemd in a container and needs root (as CI has)"
+    );
+    let nspawn = require("systemd-nspawn");
+    require("unshare");
+    let work = TempDir::new();
+    let w = work.path();
+    let tarball = package(&w.join("dist"));
+    fs::create_dir_all(w.join("merged")).unwrap();
+    work.write("e2e.sh", SYSTEMD_E2E);
+    // No endpoint: the metrics go to stdout, so to the journal, for the checks.
+    work.write("sc-agent.yaml", "collection_interval: 1s\njob: e2e\n");
+    work.write(
+        "sc-e2e.service",
+        "[Unit]\nDescription=sc-agent packaging test\nAfter=basic.target\n\
+         [Service]\nType=oneshot\nExecStart=/bin/sh /root/e2e.sh\n",
+    );
+    work.write(
+        "sc-e2e.target",
+        "[Unit]\nDescription=sc-agent packaging test\nRequires=basic.target sc-e2e.service\nAfter=basic.target\n",
+    );
+    // The container's root is an overlay of this machine's / with a tmpfs on top:
+    // the boot and install.sh write only there. systemd boots into sc-e2e.target
+    // (basic.target and the test unit), with loopback as its only network.
+    let boot = format!(
+        "set -eu\n\
+         W={w}\n\
+         mount --make-rprivate /\n\
+         mount -t tmpfs tmpfs /run\n\
+         mkdir -p $W/t && mount -t tmpfs tmpfs $W/t && mkdir $W/t/upper $W/t/work\n\
+         mount -t overlay overlay -o lowerdir=/,upperdir=$W/t/upper,workdir=$W/t/work $W/merged\n\
+         M=$W/merged\n\
+         mkdir -p $M/root/release\n\
+         tar -xzf {tarball} -C $M/root/release --strip-components=1\n\
+         cp $W/e2e.sh $W/sc-agent.yaml $M/root/\n\
+         cp $W/sc-e2e.service $W/sc-e2e.target $M/etc/systemd/system/\n\
+         rc=0\n\
+         timeout 180 {nspawn} --quiet --directory=$M --boot --private-network --register=no \
+           --keep-unit --link-journal=no -- systemd.unit=sc-e2e.target >$W/console.log 2>&1 || rc=$?\n\
+         cp $M/root/e2e.out $W/e2e.out || true\n\
+         exit $rc\n",
+        w = w.display(),
+        tarball = tarball.display(),
+        nspawn = nspawn.display(),
+    );
+    let out = run(Command::new("unshare").args(["--mount", "--", "sh", "-c", &boot]));
+    let console = fs::read_to_string(w.join("console.log")).unwrap_or_default();
+    let e2e = fs::read_to_string(w.join("e2e.out")).unwrap_or_default();
+    let context = format!(
+        "{}\n--- console (tail)\n{}\n--- e2e.out\n{e2e}",
+        text(&out),
+        {
+            let lines: Vec<&str> = console.lines().collect();
+            lines[lines.len().saturating_sub(40)..].join("\n")
+        }
+    );
+    let results: BTreeMap<&str, &str> = e2e
+        .lines()
+        .filter_map(|l| l.strip_prefix("RESULT "))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    assert_eq!(
+        results.get("done"),
+        Some(&"yes"),
+        "the test unit did not finish\n{context}"
+    );
+
+    assert_eq!(results["install_rc"], "0", "{context}");
+    assert_eq!(results["active"], "active", "{context}");
+    assert_ne!(results["uid"], "0", "runs as root\n{context}");
+    // CAP_DAC_READ_SEARCH (bit 2) and nothing else, in the ambient set too.
+    assert_eq!(results["capeff"], "0000000000000004", "{context}");
+    assert_eq!(results["capamb"], "0000000000000004", "{context}");
+    assert_eq!(results["nonewprivs"], "1", "{context}");
+    assert_eq!(results["seccomp"], "2", "no seccomp filter\n{context}");
+    // The dmidecode child read the root-only file through the ambient capability.
+    assert!(
+        results["vm_id_line"]
+            .contains("vm_id 4c4c4544-0042-3510-8052-b4c04f384d33 (from dmidecode -s system-uuid)"),
+        "{context}"
+    );
+    // Every collector works inside the sandbox (seccomp, address families, ...).
+    assert_ne!(results["collectors_ok"], "0", "{context}");
+    assert_eq!(
+        results["collectors_failed"], "0",
+        "collectors failing under the unit's sandbox: {}\n{context}",
+        results["failed_names"]
+    );
+    assert_eq!(results["second_run"], "1", "{context}");
+    assert_eq!(results["config_change"], "1", "{context}");
+    assert_ne!(
+        results["reloaded_series"], "0",
+        "SIGHUP did not apply the config\n{context}"
+    );
+    assert_ne!(results["bad_reload_rc"], "0", "{context}");
+    assert_eq!(results["active_after_bad_reload"], "active", "{context}");
+    assert_eq!(
+        results["stop"], "success 0",
+        "SIGTERM is a clean stop\n{context}"
+    );
+    assert_eq!(results["bad_start"], "failed 1 restarts=0", "{context}");
 }
