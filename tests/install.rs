@@ -1,12 +1,14 @@
 //! The packaging, through the real scripts: scripts/install.sh into temporary roots,
-//! the systemd unit under `systemd-analyze verify`, scripts/package.sh, the
-//! cloud-config's runcmd against a tarball served from loopback, and the container
-//! image's entrypoint with the image's environment.
+//! the systemd unit under `systemd-analyze verify` and under systemd itself (PID 1 in
+//! a container), scripts/package.sh, the cloud-config's runcmd against a tarball
+//! served from loopback, and the container image's entrypoint with the image's
+//! environment.
 //!
-//! Nothing here writes to the real `/`: installs go to a `--root` in a temp dir, or
-//! to `/` inside a private mount namespace whose /etc, /usr/local and /var are
-//! overlays backed by a temp dir. The tools these tests drive (systemd-analyze,
-//! systemd-nspawn, busybox, shellcheck, cloud-init, curl, unshare, setpriv) are installed by
+//! Nothing here writes to the real `/`: installs go to a `--root` in a temp dir, to
+//! `/` inside a private mount namespace whose /etc, /usr/local and /var are overlays
+//! backed by a temp dir, or into a systemd-nspawn container whose root is an overlay
+//! of `/` on a tmpfs. The tools these tests drive (systemd-analyze, systemd-nspawn,
+//! busybox, shellcheck, cloud-init, curl, unshare, setpriv) are installed by
 //! scripts/test.sh.
 
 mod common;
