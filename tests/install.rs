@@ -1160,6 +1160,10 @@ fn the_container_entrypoint_runs_with_the_images_env_as_its_user() {
     fs::create_dir_all(image_bin.parent().unwrap()).unwrap();
     fs::copy(common::bin(), &image_bin).unwrap();
     fs::create_dir_all(host.path().join("host")).unwrap();
+    // Reachable by the image's uid whatever the umask.
+    for dir in ["usr", "usr/local", "usr/local/bin", "host"] {
+        fs::set_permissions(host.path().join(dir), fs::Permissions::from_mode(0o755)).unwrap();
+    }
     for (link, target) in [("proc", "/proc"), ("sys", "/sys"), ("root", "/")] {
         std::os::unix::fs::symlink(target, host.path().join("host").join(link)).unwrap();
     }
@@ -1291,6 +1295,7 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
     // (basic.target and the test unit), with loopback as its only network.
     let boot = format!(
         "set -eu\n\
+         umask 022\n\
          W={w}\n\
          mount --make-rprivate /\n\
          mount -t tmpfs tmpfs /run\n\
