@@ -166,12 +166,37 @@ version=$("$binary" --version 2>&1) \
   || die "$binary does not run on this machine ($(uname -m)): $version"
 say "binary: $version"
 
-# Validates a config with the new binary, in a clean environment (the service
-# gets its SC_* variables from $ENV_PATH, not from this shell).
+# Validates a config with the new binary in the environment the service will
+# have: none of this shell's variables, plus the unit's EnvironmentFile
+# ($ENV_PATH: NAME=value lines, # comments, optionally quoted values), which may
+# hold SC_* overrides and secrets the config relies on.
 check_config() {
-  if ! out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$binary" --check-config --config "$1" 2>&1); then
-    die "$2 is not valid for $version: $out"
-  fi
+  (
+    file=$1
+    what=$2
+    set --
+    if [ -f "$prefix$ENV_PATH" ]; then
+      while IFS= read -r line || [ -n "$line" ]; do
+        line=${line#"${line%%[![:space:]]*}"}
+        case "$line" in
+          '' | '#'* | ';'*) continue ;;
+        esac
+        name=${line%%=*}
+        value=${line#*=}
+        case "$name" in
+          "$line" | '' | [0-9]* | *[!A-Za-z0-9_]*) continue ;;
+        esac
+        case "$value" in
+          \"*\") value=${value#\"}; value=${value%\"} ;;
+          \'*\') value=${value#\'}; value=${value%\'} ;;
+        esac
+        set -- "$@" "$name=$value"
+      done <"$prefix$ENV_PATH"
+    fi
+    if ! out=$(env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$@" "$binary" --check-config --config "$file" 2>&1); then
+      die "$what is not valid for $version: $out"
+    fi
+  )
 }
 config_dst=$prefix$CONFIG_PATH
 if [ -n "$config" ]; then

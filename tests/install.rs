@@ -1255,6 +1255,32 @@ result bad_reload_rc $?
 result active_after_bad_reload "$(systemctl is-active sc-agent)"
 cp /root/good.yaml /etc/sc-agent/sc-agent.yaml
 
+# Remote write from inside the sandbox: a receiver on loopback, a bearer token in
+# a 0640 root:sc-agent file, switched on by a reload.
+python3 - <<'PY' &
+import http.server
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open("/root/rw.log", "a") as log:
+            log.write("POST %s %s %s %d\n" % (self.path, self.headers.get("Content-Encoding"),
+                                              self.headers.get("Authorization"), len(body)))
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", 19091), Receiver).serve_forever()
+PY
+sleep 1
+echo e2e-secret-token >/etc/sc-agent/token
+chgrp sc-agent /etc/sc-agent/token
+chmod 0640 /etc/sc-agent/token
+printf 'ingestor_endpoint: http://127.0.0.1:19091/api/v1/write\nbearer_token_file: /etc/sc-agent/token\n' >>/root/sc-agent.yaml
+result rw_install "$(sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml | grep -c 'reloaded sc-agent')"
+sleep 4
+result rw_posts "$(grep -c '^POST /api/v1/write snappy Bearer e2e-secret-token [1-9]' /root/rw.log)"
+result rw_errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR')"
+
 systemctl stop sc-agent
 result stop "$(systemctl show -p Result --value sc-agent) $(systemctl show -p ExecMainStatus --value sc-agent)"
 
@@ -1366,9 +1392,122 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
     );
     assert_ne!(results["bad_reload_rc"], "0", "{context}");
     assert_eq!(results["active_after_bad_reload"], "active", "{context}");
+    assert_eq!(results["rw_install"], "1", "{context}");
+    assert_ne!(
+        results["rw_posts"], "0",
+        "no remote write request with the token reached the receiver\n{context}"
+    );
+    assert_eq!(results["rw_errors"], "0", "{context}");
     assert_eq!(
         results["stop"], "success 0",
         "SIGTERM is a clean stop\n{context}"
     );
     assert_eq!(results["bad_start"], "failed 1 restarts=0", "{context}");
+}
+
+#[test]
+fn the_config_check_sees_the_units_environment_file_only() {
+    let release = Release::new(true);
+    let root = Root::new();
+    let binary = release.binary();
+    let scratch = TempDir::new();
+    // Basic auth whose password comes from the environment alone.
+    let config = scratch.write(
+        "sc-agent.yaml",
+        "ingestor_endpoint: http://127.0.0.1:9/api/v1/write\nbasic_auth:\n  username: fleet\n",
+    );
+    let install = |extra_env: &[(&str, &str)]| {
+        run(Command::new("sh")
+            .arg(script("install.sh"))
+            .arg("--root")
+            .arg(root.dir.path())
+            .args([
+                "--no-start",
+                "--binary",
+                binary.to_str().unwrap(),
+                "--config",
+            ])
+            .arg(&config)
+            .envs(extra_env.iter().copied()))
+    };
+    // This shell's environment is not the service's: not used.
+    let out = install(&[("SC_BASIC_AUTH_PASSWORD", "from-the-shell")]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("basic_auth.password_file"),
+        "{}",
+        text(&out)
+    );
+    assert!(!root.binary().exists());
+
+    // The unit's EnvironmentFile is.
+    root.dir.write(
+        "etc/sc-agent/sc-agent.env",
+        "# secrets for sc-agent\n\n  SC_BASIC_AUTH_PASSWORD=\"s3cret with spaces\"\nnot a variable\n",
+    );
+    let out = install(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(fs::read(root.config()).unwrap(), fs::read(&config).unwrap());
+}
+
+#[test]
+fn the_example_configs_commented_options_are_valid() {
+    let example = fs::read_to_string(script("sc-agent.yaml")).unwrap();
+    let start = example
+        .find("# bearer_token_file:")
+        .expect("the example's commented options");
+    let end = start + example[start..].find("\n\n").unwrap();
+    let block: Vec<String> = example[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("# ").unwrap_or(l).to_owned())
+        .collect();
+    let rest = format!("{}{}", &example[..start], &example[end..]);
+
+    let scratch = TempDir::new();
+    let token = scratch.write("token", "t0ken\n");
+    let password = scratch.write("password", "passw0rd\n");
+    let ca = scratch.path().join("ca.pem");
+    let openssl = run(Command::new(require("openssl"))
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=sc-agent test CA", "-keyout"])
+        .arg(scratch.path().join("ca.key"))
+        .arg("-out")
+        .arg(&ca));
+    assert!(openssl.status.success(), "{}", text(&openssl));
+
+    // Bearer token and basic auth exclude each other: one variant each.
+    for (variant, leave_out) in [("bearer", "basic_auth"), ("basic", "bearer_token_file")] {
+        let mut options = Vec::new();
+        let mut skipping = false;
+        for line in &block {
+            if line.starts_with(leave_out) {
+                skipping = true;
+                continue;
+            }
+            if skipping && line.starts_with(' ') {
+                continue;
+            }
+            skipping = false;
+            options.push(
+                line.replace("/etc/sc-agent/bearer-token", token.to_str().unwrap())
+                    .replace("/etc/sc-agent/password", password.to_str().unwrap())
+                    .replace("/etc/sc-agent/ca.pem", ca.to_str().unwrap()),
+            );
+        }
+        let text_ = format!("{rest}\n{}\n", options.join("\n"));
+        let path = scratch.write(&format!("{variant}.yaml"), &text_);
+        let out = common::run(
+            &["--check-config", "--config", path.to_str().unwrap()],
+            &[],
+            Duration::from_secs(20),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{variant}: {}\n{text_}",
+            out.stderr
+        );
+    }
 }
