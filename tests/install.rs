@@ -1281,6 +1281,34 @@ sleep 4
 result rw_posts "$(grep -c '^POST /api/v1/write snappy Bearer e2e-secret-token [1-9]' /root/rw.log)"
 result rw_errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR')"
 
+# HTTPS with a private CA (tls.ca_file): TLS inside MemoryDenyWriteExecute and
+# the seccomp filter. The trust store is loaded once per process: restart.
+python3 - <<'PY' &
+import http.server, ssl
+class Receiver(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open("/root/rws.log", "a") as log:
+            log.write("POST %s %s %d\n" % (self.path, self.headers.get("Content-Encoding"), len(body)))
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 19443), Receiver)
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain("/root/tls/server.pem", "/root/tls/server.key")
+server.socket = context.wrap_socket(server.socket, server_side=True)
+server.serve_forever()
+PY
+sleep 1
+install -m 0644 /root/tls/ca.pem /etc/sc-agent/ca.pem
+printf 'collection_interval: 1s\njob: e2e\ningestor_endpoint: https://localhost:19443/api/v1/write\ntls:\n  ca_file: /etc/sc-agent/ca.pem\n' >/root/sc-agent.yaml
+sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml >/dev/null
+systemctl restart sc-agent
+sleep 4
+result https_posts "$(grep -c '^POST /api/v1/write snappy [1-9]' /root/rws.log)"
+result https_errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR')"
+
 systemctl stop sc-agent
 result stop "$(systemctl show -p Result --value sc-agent) $(systemctl show -p ExecMainStatus --value sc-agent)"
 
@@ -1305,6 +1333,43 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
     let tarball = package(&w.join("dist"));
     fs::create_dir_all(w.join("merged")).unwrap();
     work.write("e2e.sh", SYSTEMD_E2E);
+    // A private CA and a server certificate for localhost, for the HTTPS push.
+    let tls = w.join("tls");
+    fs::create_dir_all(&tls).unwrap();
+    let openssl = require("openssl");
+    let ext = work.write(
+        "tls/server.ext",
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    );
+    for args in [
+        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=sc-agent-test-CA -keyout ca.key -out ca.pem",
+        "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr",
+    ] {
+        let out = run(Command::new(&openssl).args(args.split(' ')).current_dir(&tls));
+        assert!(out.status.success(), "openssl {args}: {}", text(&out));
+    }
+    let out = run(Command::new(&openssl)
+        .args([
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+        ])
+        .args([
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "server.pem",
+            "-extfile",
+        ])
+        .arg(&ext)
+        .current_dir(&tls));
+    assert!(out.status.success(), "openssl x509: {}", text(&out));
     // No endpoint: the metrics go to stdout, so to the journal, for the checks.
     work.write("sc-agent.yaml", "collection_interval: 1s\njob: e2e\n");
     work.write(
@@ -1331,6 +1396,7 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
          mkdir -p $M/root/release\n\
          tar -xzf {tarball} -C $M/root/release --strip-components=1\n\
          cp $W/e2e.sh $W/sc-agent.yaml $M/root/\n\
+         cp -r $W/tls $M/root/tls\n\
          cp $W/sc-e2e.service $W/sc-e2e.target $M/etc/systemd/system/\n\
          rc=0\n\
          timeout 180 {nspawn} --quiet --directory=$M --boot --private-network --register=no \
@@ -1398,6 +1464,11 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
         "no remote write request with the token reached the receiver\n{context}"
     );
     assert_eq!(results["rw_errors"], "0", "{context}");
+    assert_ne!(
+        results["https_posts"], "0",
+        "no HTTPS remote write request reached the receiver\n{context}"
+    );
+    assert_eq!(results["https_errors"], "0", "{context}");
     assert_eq!(
         results["stop"], "success 0",
         "SIGTERM is a clean stop\n{context}"
