@@ -19,6 +19,16 @@ declare -A APT_FOR=(
   [prometheus-node-exporter]=prometheus-node-exporter
   [openssl]=openssl
   [curl]=curl
+  [strace]=strace
+  [systemd-analyze]=systemd
+  [systemd-nspawn]=systemd-container
+  [busybox]=busybox
+  [shellcheck]=shellcheck
+  [cloud-init]=cloud-init
+  [unshare]=util-linux
+  [setpriv]=util-linux
+  [useradd]=passwd
+  [python3]=python3
 )
 
 missing=()
