@@ -153,7 +153,11 @@ mod zone {
     /// The zone abbreviation in effect at `unix_seconds`, written into `name`, and the
     /// offset east of UTC in seconds; `None` if the C library cannot convert the time.
     pub fn local(unix_seconds: u64, name: &mut String) -> Option<i64> {
-        let time = libc::time_t::try_from(unix_seconds).ok()?;
+        // The type is inferred from localtime_r's `time_t` (naming the alias warns on
+        // musl, whose time_t changed width in 1.2).
+        let Ok(time) = unix_seconds.try_into() else {
+            return None;
+        };
         // SAFETY: an all-zero `tm` is a valid value of this plain C struct.
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
         // SAFETY: both pointers are valid for the call; localtime_r writes only `tm`.
