@@ -2,7 +2,9 @@
 # Runs every check sc-agent has, installing what they need on a fresh Debian machine
 # first: the README's test command, and what CI runs (.ci/run).
 #
-#   scripts/test.sh            format, lint, unit and integration tests
+#   scripts/test.sh            format, lint, the static musl build, unit and
+#                              integration tests, and a short fuzz run per target
+#                              (when the nightly toolchain is installed)
 #
 # Needs: a Rust toolchain from rustup, and apt (as root or through sudo) when the
 # test peers (prometheus, promtool, node_exporter, ...) are missing.
@@ -58,7 +60,18 @@ cargo fmt --all --check
 say "cargo clippy -D warnings"
 cargo clippy --all-targets -- -D warnings
 
+say "static musl binary (for the empty-root test)"
+SC_STATIC_BINARY="$PWD/$(scripts/build-static.sh | tail -n 1)"
+export SC_STATIC_BINARY
+
 say "cargo test (unit and integration tests)"
 cargo test
+
+if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  say "fuzzing: ${SC_FUZZ_SECONDS:-20}s per target"
+  scripts/fuzz.sh "${SC_FUZZ_SECONDS:-20}"
+else
+  say "fuzzing skipped: no nightly toolchain (rustup toolchain install nightly)"
+fi
 
 say "all checks passed"

@@ -1,19 +1,8 @@
-//! Duration and label parsing: never panic; a parsed duration prints and reads back
-//! to the same value; a label the checker accepts is a valid Prometheus label name.
 #![no_main]
+//! See tests/fuzz_harness/duration.rs: the harness is shared with tests/fuzz_regressions.rs,
+//! which replays the seeds and every crash input found.
 
-use libfuzzer_sys::fuzz_target;
-use sc_agent::config::{duration, Millis};
-use sc_agent::labels;
+#[path = "../../tests/fuzz_harness/duration.rs"]
+mod harness;
 
-fuzz_target!(|text: &str| {
-    if let Ok(parsed) = duration::parse(text) {
-        let printed = Millis(parsed).to_string();
-        assert_eq!(duration::parse(&printed), Ok(parsed), "{text:?} printed as {printed:?}");
-    }
-    let (name, value) = text.split_once('=').unwrap_or((text, "v"));
-    if labels::check_custom(name, value).is_ok() {
-        assert!(labels::is_valid_name(name));
-        assert!(!name.starts_with("__"));
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));

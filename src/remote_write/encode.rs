@@ -155,39 +155,18 @@ impl Encoder {
     }
 }
 
+/// The independent prost decoding the tests compare against.
+#[cfg(test)]
+#[path = "../../tests/support/proto.rs"]
+mod proto;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::batch::Kind;
     use prost::Message;
 
-    // The messages of remote write 1.0, decoded by prost: an independent reading.
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct WriteRequest {
-        #[prost(message, repeated, tag = "1")]
-        timeseries: Vec<TimeSeries>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct TimeSeries {
-        #[prost(message, repeated, tag = "1")]
-        labels: Vec<Label>,
-        #[prost(message, repeated, tag = "2")]
-        samples: Vec<Sample>,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct Label {
-        #[prost(string, tag = "1")]
-        name: String,
-        #[prost(string, tag = "2")]
-        value: String,
-    }
-    #[derive(Clone, PartialEq, prost::Message)]
-    struct Sample {
-        #[prost(double, tag = "1")]
-        value: f64,
-        #[prost(int64, tag = "2")]
-        timestamp: i64,
-    }
+    use super::proto::WriteRequest;
 
     /// What the decoder should find: per series, its labels and value bits.
     fn expected(batch: &Batch) -> Vec<(Vec<(String, String)>, u64)> {
