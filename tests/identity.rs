@@ -37,9 +37,8 @@ impl Machine {
         let config = self.dir.write(
             "sc-agent.yaml",
             &format!(
-                "instance: test-host\npaths:\n  procfs: {p}/proc\n  sysfs: {p}/sys\n  rootfs: {p}/root\n\
-                 collectors:\n  {}\n",
-                OFF.join("\n  "),
+                "instance: test-host\npaths:\n  procfs: {p}/proc\n  sysfs: {p}/sys\n  rootfs: {p}/root\n{}",
+                common::collectors_only(&["loadavg"]),
                 p = root.display()
             ),
         );
@@ -53,25 +52,6 @@ impl Machine {
         (agent.stdout(), agent.stderr())
     }
 }
-
-const OFF: [&str; 16] = [
-    "cpu: false",
-    "memory: false",
-    "diskstats: false",
-    "netdev: false",
-    "netclass: false",
-    "filesystem: false",
-    "stat: false",
-    "uname: false",
-    "vmstat: false",
-    "pressure: false",
-    "filefd: false",
-    "sockstat: false",
-    "netstat: false",
-    "entropy: false",
-    "time: false",
-    "process: false",
-];
 
 fn vm_id(stdout: &str) -> &str {
     let line = stdout

@@ -12,6 +12,7 @@
 //! scripts/test.sh.
 
 mod common;
+mod receiver;
 
 use common::{require, Exposition, TempDir};
 use std::collections::BTreeMap;
@@ -1336,40 +1337,7 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
     // A private CA and a server certificate for localhost, for the HTTPS push.
     let tls = w.join("tls");
     fs::create_dir_all(&tls).unwrap();
-    let openssl = require("openssl");
-    let ext = work.write(
-        "tls/server.ext",
-        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
-    );
-    for args in [
-        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=sc-agent-test-CA -keyout ca.key -out ca.pem",
-        "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr",
-    ] {
-        let out = run(Command::new(&openssl).args(args.split(' ')).current_dir(&tls));
-        assert!(out.status.success(), "openssl {args}: {}", text(&out));
-    }
-    let out = run(Command::new(&openssl)
-        .args([
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-        ])
-        .args([
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            "server.pem",
-            "-extfile",
-        ])
-        .arg(&ext)
-        .current_dir(&tls));
-    assert!(out.status.success(), "openssl x509: {}", text(&out));
+    receiver::tls::make_certificates(&tls);
     // No endpoint: the metrics go to stdout, so to the journal, for the checks.
     work.write("sc-agent.yaml", "collection_interval: 1s\njob: e2e\n");
     work.write(

@@ -132,36 +132,18 @@ fn printed(once: &str, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("{name} not in --once output:\n{once}"))
 }
 
-const OFF: [&str; 15] = [
-    "cpu",
-    "diskstats",
-    "netdev",
-    "netclass",
-    "filesystem",
-    "stat",
-    "uname",
-    "vmstat",
-    "pressure",
-    "filefd",
-    "sockstat",
-    "netstat",
-    "entropy",
-    "time",
-    "process",
-];
-
 #[test]
 fn prometheus_receives_the_series_with_their_labels_and_values() {
     let prometheus = Prometheus::start();
     let dir = TempDir::new();
     let procfs = common::fixtures().join("loadavg_meminfo/proc");
-    let off: String = OFF.iter().map(|c| format!("  {c}: false\n")).collect();
     let config = format!(
         "vm_id: e2e-vm\ninstance: e2e-host\njob: e2e-job\ncollection_interval: 200ms\n\
          ingestor_endpoint: {}\nlabels:\n  env: e2e\n  team: sre\n\
-         paths:\n  procfs: {}\ncollectors:\n  loadavg: true\n  memory: true\n{off}",
+         paths:\n  procfs: {}\n{}",
         prometheus.write_url(),
-        procfs.display()
+        procfs.display(),
+        common::collectors_only(&["loadavg", "memory"])
     );
     let path = dir.write("sc-agent.yaml", &config);
     let path = path.to_str().unwrap();

@@ -21,33 +21,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const WAIT: Duration = Duration::from_secs(30);
 const INTERVAL_MS: i64 = 200;
 
-const OFF: [&str; 15] = [
-    "cpu",
-    "diskstats",
-    "netdev",
-    "netclass",
-    "filesystem",
-    "stat",
-    "uname",
-    "vmstat",
-    "pressure",
-    "filefd",
-    "sockstat",
-    "netstat",
-    "entropy",
-    "time",
-    "process",
-];
-
 /// A config pushing every 200ms to `endpoint` from the fixture procfs.
 fn config(endpoint: &str, extra: &str) -> String {
     let procfs = common::fixtures().join("loadavg_meminfo/proc");
-    let off: String = OFF.iter().map(|c| format!("  {c}: false\n")).collect();
     format!(
         "vm_id: test-vm\ninstance: test-host\ncollection_interval: {INTERVAL_MS}ms\n\
          ingestor_endpoint: {endpoint}\nmin_backoff: 20ms\nmax_backoff: 200ms\n\
-         paths:\n  procfs: {}\ncollectors:\n  loadavg: true\n  memory: true\n{off}{extra}",
-        procfs.display()
+         paths:\n  procfs: {}\n{}{extra}",
+        procfs.display(),
+        common::collectors_only(&["loadavg", "memory"])
     )
 }
 

@@ -333,12 +333,9 @@ fn decode(headers: &BTreeMap<String, String>, body: &[u8]) -> Vec<Series> {
 
 /// HTTPS for the receiver: a private CA and a server certificate made with the openssl
 /// CLI, and a rustls server that presents it.
-#[cfg(feature = "tls")]
 pub mod tls {
-    use super::{Receiver, Reply};
     use std::path::{Path, PathBuf};
     use std::process::Command;
-    use std::sync::Arc;
 
     /// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
     pub fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
@@ -420,9 +417,12 @@ pub mod tls {
         )
     }
 
-    pub fn tls_receiver(cert: &Path, key: &Path) -> Receiver {
+    #[cfg(feature = "tls")]
+    pub fn tls_receiver(cert: &Path, key: &Path) -> super::Receiver {
+        use super::{Receiver, Reply};
         use rustls::pki_types::pem::PemObject;
         use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        use std::sync::Arc;
         let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
             .unwrap()
             .map(Result::unwrap)
