@@ -133,12 +133,6 @@ impl Agent {
         }
     }
 
-    /// Runs one cycle and writes it as text to stdout, whatever the output.
-    pub fn once(&mut self) -> io::Result<()> {
-        self.output = Output::stdout();
-        self.cycle()
-    }
-
     /// Re-reads the config. An invalid one is logged and the running one kept.
     /// Returns whether the collection interval changed.
     pub fn reload(&mut self) -> bool {

@@ -27,7 +27,7 @@ fn main() -> ExitCode {
     }
     let env = |name: &str| std::env::var(name).ok();
     let source = config::Source::resolve(args.config.clone(), &env);
-    let config = match config::Config::load(&source, &env) {
+    let mut config = match config::Config::load(&source, &env) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("sc-agent: {e}");
@@ -46,6 +46,10 @@ fn main() -> ExitCode {
         print!("{}", config.to_yaml());
         return ExitCode::SUCCESS;
     }
+    if args.once {
+        // One cycle printed to stdout: nothing is pushed, so no delivery is set up.
+        config.ingestor_endpoint = None;
+    }
     logging::init(config.log_format, config.log_level);
     let identity = match sc_agent::identity::resolve(&config) {
         Ok(identity) => identity,
@@ -59,7 +63,7 @@ fn main() -> ExitCode {
     let mut agent = Agent::new(source, config, &identity);
     let result = if args.once {
         agent
-            .once()
+            .cycle()
             .map_err(|e| agent::Fatal(format!("cannot write metrics: {e}")))
     } else {
         agent::run(agent)

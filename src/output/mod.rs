@@ -18,14 +18,10 @@ pub enum Output {
 impl Output {
     pub fn from_config(config: &Config) -> Self {
         if config.prints_to_stdout() {
-            Output::stdout()
+            Output::Stdout { buf: Vec::new() }
         } else {
             Output::RemoteWrite
         }
-    }
-
-    pub fn stdout() -> Self {
-        Output::Stdout { buf: Vec::new() }
     }
 
     pub fn write(&mut self, batch: &Batch, remote: &mut RemoteWrite) -> io::Result<()> {
