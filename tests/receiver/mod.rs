@@ -115,9 +115,19 @@ impl Received {
 
 type Policy = Box<dyn FnMut(usize) -> Reply + Send>;
 
+/// The request's headers (names lower-cased), for a policy that answers by them.
+pub type Headers = BTreeMap<String, String>;
+
+/// A policy that also sees the request's headers.
+type HeaderPolicy = Box<dyn FnMut(usize, &Headers) -> Reply + Send>;
+
+fn with_headers(mut policy: Policy) -> HeaderPolicy {
+    Box::new(move |n, _| policy(n))
+}
+
 struct Inner {
     received: Vec<Received>,
-    policy: Policy,
+    policy: HeaderPolicy,
     /// Requests seen so far (the policy's argument).
     count: usize,
     tls_failures: usize,
@@ -144,6 +154,18 @@ impl Receiver {
 
     /// The same on a given listener (to appear on a port chosen before), with TLS.
     pub fn serve(listener: TcpListener, policy: Policy, tls: Tls) -> Receiver {
+        Receiver::serve_with_headers(listener, with_headers(policy), tls)
+    }
+
+    /// A receiver whose policy sees each request's headers (to echo them back).
+    pub fn start_with_headers(
+        policy: impl FnMut(usize, &Headers) -> Reply + Send + 'static,
+    ) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Receiver::serve_with_headers(listener, Box::new(policy), None)
+    }
+
+    fn serve_with_headers(listener: TcpListener, policy: HeaderPolicy, tls: Tls) -> Receiver {
         let port = listener.local_addr().unwrap().port();
         let inner = Arc::new(Mutex::new(Inner {
             received: Vec::new(),
@@ -175,7 +197,7 @@ impl Receiver {
     }
 
     pub fn set_policy(&self, policy: impl FnMut(usize) -> Reply + Send + 'static) {
-        self.inner.lock().unwrap().policy = Box::new(policy);
+        self.inner.lock().unwrap().policy = with_headers(Box::new(policy));
     }
 
     pub fn received(&self) -> Vec<Received> {
@@ -256,7 +278,7 @@ fn serve_one(mut stream: impl Read + Write, inner: &Mutex<Inner>, stop: &AtomicB
         let mut inner = inner.lock().unwrap();
         let n = inner.count;
         inner.count += 1;
-        (inner.policy)(n)
+        (inner.policy)(n, &headers)
     };
     // Recorded before the answer is written: once the agent has the answer it may
     // send the next request, whose handler must not record ahead of this one.
