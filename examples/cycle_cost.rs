@@ -117,7 +117,10 @@ fn main() {
     println!("samples_per_cycle {samples}");
     println!("protobuf_bytes {raw}");
     println!("wire_bytes {wire}");
-    println!("wire_bytes_per_sample {:.2}", wire as f64 / samples.max(1) as f64);
+    println!(
+        "wire_bytes_per_sample {:.2}",
+        wire as f64 / samples.max(1) as f64
+    );
     println!("compression_ratio {:.2}", raw as f64 / wire.max(1) as f64);
 
     if let Some(list) = arg(&args, "--floor") {

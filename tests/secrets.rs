@@ -141,7 +141,8 @@ fn an_endpoint_echoing_the_credentials_never_gets_them_into_the_log() {
     let dir = TempDir::new();
     let password = dir.write("password", &format!("{PASSWORD}\n"));
     let token = dir.write("token", &format!("{TOKEN}\n"));
-    let cases: [(&str, String, Vec<(&str, &str)>); 4] = [
+    type Case<'a> = (&'a str, String, Vec<(&'a str, &'a str)>);
+    let cases: [Case; 4] = [
         (
             "basic auth, password from a file",
             format!(
