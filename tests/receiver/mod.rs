@@ -81,7 +81,13 @@ pub struct Received {
     pub headers: BTreeMap<String, String>,
     /// The compressed body's size.
     pub body_len: usize,
+    /// The decoded samples (dropped, with the headers, from all but the last few
+    /// requests when [`Receiver::keep_last`] is set).
     pub series: Vec<Series>,
+    /// How many samples the request held, and the timestamp of its first: kept even
+    /// when `series` is dropped.
+    pub samples: usize,
+    pub first_timestamp: Option<i64>,
 }
 
 impl Received {
@@ -131,6 +137,8 @@ struct Inner {
     /// Requests seen so far (the policy's argument).
     count: usize,
     tls_failures: usize,
+    /// Keep the series and headers of only this many of the latest requests.
+    keep_last: Option<usize>,
 }
 
 pub struct Receiver {
@@ -172,6 +180,7 @@ impl Receiver {
             policy,
             count: 0,
             tls_failures: 0,
+            keep_last: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (inner2, stop2) = (Arc::clone(&inner), Arc::clone(&stop));
@@ -202,6 +211,17 @@ impl Receiver {
 
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
+    }
+
+    /// From now on, keeps the decoded series and headers of only the `n` latest
+    /// requests (the counts and timestamps of all): for long runs.
+    pub fn keep_last(&self, n: usize) {
+        self.inner.lock().unwrap().keep_last = Some(n);
+    }
+
+    /// Runs `f` on what was received, without copying it.
+    pub fn with_received<R>(&self, f: impl FnOnce(&[Received]) -> R) -> R {
+        f(&self.inner.lock().unwrap().received)
     }
 
     pub fn accepted(&self) -> Vec<Received> {
@@ -286,7 +306,8 @@ fn serve_one(mut stream: impl Read + Write, inner: &Mutex<Inner>, stop: &AtomicB
         Reply::Status(code, _, _) => (Some(*code), Some(Instant::now())),
         Reply::Hang => (None, None),
     };
-    inner.lock().unwrap().received.push(Received {
+    let mut guard = inner.lock().unwrap();
+    guard.received.push(Received {
         at,
         answered_at,
         status,
@@ -294,8 +315,19 @@ fn serve_one(mut stream: impl Read + Write, inner: &Mutex<Inner>, stop: &AtomicB
         path,
         headers,
         body_len: body.len(),
+        samples: series.len(),
+        first_timestamp: series.first().map(|s| s.timestamp),
         series,
     });
+    if let Some(keep) = guard.keep_last {
+        let len = guard.received.len();
+        if len > keep {
+            let old = &mut guard.received[len - keep - 1];
+            old.series = Vec::new();
+            old.headers = BTreeMap::new();
+        }
+    }
+    drop(guard);
     if let Reply::Status(code, extra, text) = &reply {
         let mut response = format!(
             "HTTP/1.1 {code} Test\r\nContent-Length: {}\r\nConnection: close\r\n",
