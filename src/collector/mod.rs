@@ -43,10 +43,31 @@ pub struct Error {
     no_data: bool,
 }
 
+/// The longest error message kept. Messages quote the text that did not parse, and
+/// in a hostile file that can be a line of megabytes: the log line saying so must
+/// stay one readable line (journald cuts lines past 48 KiB, shippers drop them).
+pub const MAX_MESSAGE_BYTES: usize = 512;
+
+/// Cuts `message` to [`MAX_MESSAGE_BYTES`] at a character boundary, saying how long
+/// it was.
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let total = message.len();
+        let mut cut = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        message.truncate(cut);
+        message.push_str(&format!("… (message of {total} bytes cut)"));
+        message.shrink_to_fit();
+    }
+    message
+}
+
 impl Error {
     pub fn new(message: impl Into<String>) -> Self {
         Error {
-            message: message.into(),
+            message: bounded(message.into()),
             no_data: false,
         }
     }
@@ -66,7 +87,7 @@ impl Error {
     /// only, since it is how this machine is, not something going wrong.
     pub fn no_data(message: impl Into<String>) -> Self {
         Error {
-            message: message.into(),
+            message: bounded(message.into()),
             no_data: true,
         }
     }
@@ -255,5 +276,37 @@ impl Registry {
                 f64::from(u8::from(ok)),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_line_quoted_in_an_error_is_cut() {
+        let line = format!("é{}", "x".repeat(3 << 20));
+        let err = Error::parse(Path::new("/proc/net/dev"), 7, format!("got {line:?}"));
+        let text = err.to_string();
+        assert!(
+            text.starts_with("/proc/net/dev line 7: got \"éxxx"),
+            "{text}"
+        );
+        assert!(text.len() < MAX_MESSAGE_BYTES + 64, "{}", text.len());
+        assert!(text.ends_with(" bytes cut)"), "{text}");
+        let no_data = Error::no_data("y".repeat(10_000));
+        assert!(no_data.to_string().len() < MAX_MESSAGE_BYTES + 64);
+        assert!(no_data.is_no_data());
+        // A message cut inside a multi-byte character is cut before it.
+        let text = Error::new(format!(
+            "{}é{}",
+            "a".repeat(MAX_MESSAGE_BYTES - 1),
+            "b".repeat(600)
+        ))
+        .to_string();
+        assert!(text.starts_with(&"a".repeat(MAX_MESSAGE_BYTES - 1)));
+        assert_eq!(text.as_bytes()[MAX_MESSAGE_BYTES - 1], "…".as_bytes()[0]);
+        // Short messages are untouched.
+        assert_eq!(Error::new("short").to_string(), "short");
     }
 }

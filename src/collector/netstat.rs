@@ -97,10 +97,14 @@ fn is_name(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
+/// The kernel writes integers: `inf`, `nan` or `1e400` (which Rust and Go parse as
+/// infinite) mean a broken file, not a value to export.
 fn parse_value(field: &str, value: &str) -> Result<f64, String> {
     value
-        .parse()
-        .map_err(|_| format!("{field}: expected a number, got {value:?}"))
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("{field}: expected a number, got {value:?}"))
 }
 
 /// Writes the families of one file, given the lines' parsed names and values.
@@ -249,6 +253,25 @@ mod tests {
             Some(text) => drop(dir.write("net/snmp6", text)),
             None => drop(std::fs::remove_file(dir.path().join("net/snmp6"))),
         }
+    }
+
+    #[test]
+    fn infinite_and_nan_values_are_malformed() {
+        let dir = TempDir::new();
+        for bad in ["inf", "-inf", "NaN", "infinity", "1e400"] {
+            let netstat = NETSTAT.replace("TcpExt: 1 2", &format!("TcpExt: {bad} 2"));
+            write(&dir, &netstat, SNMP, Some(SNMP6));
+            let err = render(&mut Netstat::new(dir.path()))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("SyncookiesSent: expected a number"),
+                "{bad}: {err}"
+            );
+        }
+        let snmp6 = SNMP6.replace("\t128", "\tnan");
+        write(&dir, NETSTAT, SNMP, Some(&snmp6));
+        assert!(render(&mut Netstat::new(dir.path())).is_err());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! - a malformed line (fewer than one pair, an odd field count, a value that is not a
 //!   whole number) fails the collector.
 
-use super::{read_optional_file, sysconf, Collector, Error};
+use super::{read_optional_file, sysconf, Collector, Error, Seen};
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +29,8 @@ pub struct Sockstat {
     paths: [PathBuf; 2],
     page_size: u64,
     buf: String,
+    /// A protocol listed twice (in either file) is reported once, the first time.
+    seen: Seen,
 }
 
 impl Sockstat {
@@ -42,6 +44,7 @@ impl Sockstat {
             paths: [net.join("sockstat"), net.join("sockstat6")],
             page_size,
             buf: String::new(),
+            seen: Seen::default(),
         }
     }
 }
@@ -130,7 +133,9 @@ impl Collector for Sockstat {
             paths,
             page_size,
             buf,
+            seen,
         } = self;
+        seen.clear();
         for (ipv6, path) in [false, true].into_iter().zip(paths.iter()) {
             if !read_optional_file(path, buf)? {
                 log::debug!("{} does not exist, skipping it", path.display());
@@ -141,7 +146,9 @@ impl Collector for Sockstat {
                     continue;
                 }
                 let line = parse_line(text).map_err(|e| Error::parse(path, index + 1, e))?;
-                write_line(out, &line, ipv6, *page_size);
+                if seen.first(line.protocol) {
+                    write_line(out, &line, ipv6, *page_size);
+                }
             }
         }
         Ok(())
@@ -155,6 +162,21 @@ mod tests {
 
     fn samples(text: &str) -> Vec<&str> {
         text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn a_protocol_listed_twice_is_reported_once() {
+        let dir = TempDir::new();
+        dir.write(
+            "net/sockstat",
+            "sockets: used 1\nTCP: inuse 5\nTCP: inuse 6\nsockets: used 2\n",
+        );
+        dir.write("net/sockstat6", "TCP: inuse 7\n");
+        let text = render(&mut Sockstat::with_page_size(dir.path(), 4096)).unwrap();
+        assert_eq!(
+            samples(&text),
+            ["node_sockstat_sockets_used 1", "node_sockstat_TCP_inuse 5"]
+        );
     }
 
     #[test]

@@ -59,9 +59,13 @@ fn parse_line(line: &str) -> Result<(&str, f64), String> {
     {
         return Err(format!("field name {field:?} is not a vmstat name"));
     }
+    // The kernel writes integers (some may be negative): `inf`, `nan` or `1e400`
+    // (which Rust and Go parse as infinite) mean a broken file.
     let value = value
-        .parse()
-        .map_err(|_| format!("{field}: expected a number, got {value:?}"))?;
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| format!("{field}: expected a number, got {value:?}"))?;
     Ok((field, value))
 }
 
@@ -115,6 +119,21 @@ mod tests {
         let text = render(&mut Vmstat::new(dir.path())).unwrap();
         assert_eq!(text.matches("\nnode_vmstat_pgfault ").count(), 1, "{text}");
         assert!(text.contains("node_vmstat_pgfault 1\n"), "{text}");
+    }
+
+    #[test]
+    fn infinite_and_nan_values_are_malformed() {
+        let dir = TempDir::new();
+        for bad in ["inf", "-inf", "NaN", "infinity", "1e400"] {
+            dir.write("vmstat", &format!("pgfault {bad}\n"));
+            let err = render(&mut Vmstat::new(dir.path()))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("pgfault: expected a number"), "{bad}: {err}");
+        }
+        dir.write("vmstat", "pgfault -0\nnr_dirty -3\n");
+        let text = render(&mut Vmstat::new(dir.path())).unwrap();
+        assert!(text.contains("node_vmstat_pgfault -0\n"), "{text}");
     }
 
     #[test]

@@ -9,9 +9,13 @@
 //!
 //! The response is read lazily: only the head, and up to [`BODY_LOG_BYTES`] of the
 //! body of a failure for the log. A server that answers with an endless body or odd
-//! bytes costs nothing more than that.
+//! bytes costs nothing more than that. Some endpoints and proxies echo the request's
+//! `Authorization` header in a 401/403 body or a redirect's `Location`: the
+//! credentials (the header's value, the password, the token) are masked in what is
+//! logged, so they never reach the log even then.
 
 use super::backoff::parse_retry_after;
+use crate::config::secret::MASK;
 use crate::config::{Config, Secret};
 use std::io::Read;
 use std::time::{Duration, SystemTime};
@@ -88,6 +92,9 @@ pub struct Target {
     pub shown_url: String,
     /// `Basic ...` or `Bearer ...`.
     authorization: Option<Secret>,
+    /// What is masked in the parts of an answer that are logged, longest first: the
+    /// credential as sent (base64 of `user:password`, or the token) and the password.
+    redact: Vec<Secret>,
     headers: Vec<(String, String)>,
     /// Whole seconds, rounded up from `timeout`.
     pub timeout_secs: u64,
@@ -102,10 +109,15 @@ impl Target {
     /// `None` when the config prints to stdout.
     pub fn from_config(config: &Config) -> Option<Target> {
         let url = config.ingestor_endpoint.clone()?;
+        let mut redact = Vec::new();
         let authorization = if let Some(auth) = &config.basic_auth {
             let pair = format!("{}:{}", auth.username, auth.password.expose());
-            Some(Secret::new(format!("Basic {}", base64(pair.as_bytes()))))
+            let encoded = Secret::new(base64(pair.as_bytes()));
+            let header = Secret::new(format!("Basic {}", encoded.expose()));
+            redact.extend([encoded, auth.password.clone()]);
+            Some(header)
         } else if !config.bearer_token.is_empty() {
+            redact.push(config.bearer_token.clone());
             Some(Secret::new(format!(
                 "Bearer {}",
                 config.bearer_token.expose()
@@ -113,10 +125,13 @@ impl Target {
         } else {
             None
         };
+        redact.retain(|s| !s.is_empty());
+        redact.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
         Some(Target {
             shown_url: url.split('?').next().unwrap_or_default().to_owned(),
             url,
             authorization,
+            redact,
             headers: config
                 .headers
                 .iter()
@@ -155,7 +170,7 @@ impl Target {
             request = request.with_header(name.as_str(), value.as_str());
         }
         match request.with_body(body).send_lazy() {
-            Ok(response) => classify_response(response),
+            Ok(response) => classify_response(response, &self.redact),
             Err(error) => classify_error(&error),
         }
     }
@@ -175,7 +190,7 @@ fn header<'a>(response: &'a minreq::ResponseLazy, name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
-fn classify_response(mut response: minreq::ResponseLazy) -> Outcome {
+fn classify_response(mut response: minreq::ResponseLazy, redact: &[Secret]) -> Outcome {
     let status = response.status_code;
     if (200..300).contains(&status) {
         // The body of a success is not read: the connection is closed unread.
@@ -183,8 +198,8 @@ fn classify_response(mut response: minreq::ResponseLazy) -> Outcome {
     }
     let retry_after = header(&response, "retry-after")
         .and_then(|value| parse_retry_after(value, SystemTime::now()));
-    let location = header(&response, "location").map(str::to_owned);
-    let body = read_body_start(&mut response);
+    let location = header(&response, "location").map(|l| mask(l, redact));
+    let body = read_body_start(&mut response, redact);
     let reason = match status {
         429 => Reason::Http429,
         400..=499 => return Outcome::Rejected { status, body },
@@ -208,9 +223,15 @@ fn classify_response(mut response: minreq::ResponseLazy) -> Outcome {
     }
 }
 
-/// Up to [`BODY_LOG_BYTES`] of the body as a quoted, escaped string for the log.
-fn read_body_start(response: &mut impl Read) -> String {
-    let mut buf = [0u8; BODY_LOG_BYTES];
+/// Up to [`BODY_LOG_BYTES`] of the body as a quoted, escaped string for the log,
+/// with every secret of `redact` (longest first) masked.
+///
+/// Secrets are masked in the raw bytes, before escaping and truncation: the body is
+/// read past the shown part by the longest secret, so that one starting inside the
+/// shown part is masked whole rather than cut into a leaking prefix.
+fn read_body_start(response: &mut impl Read, redact: &[Secret]) -> String {
+    let longest = redact.iter().map(|s| s.expose().len()).max().unwrap_or(0);
+    let mut buf = vec![0u8; BODY_LOG_BYTES + longest];
     let mut len = 0;
     while len < buf.len() {
         match response.read(&mut buf[len..]) {
@@ -221,9 +242,35 @@ fn read_body_start(response: &mut impl Read) -> String {
     if len == 0 {
         return String::new();
     }
-    let text = String::from_utf8_lossy(&buf[..len]);
+    let mut shown = Vec::with_capacity(BODY_LOG_BYTES);
+    let mut at = 0;
+    while at < len.min(BODY_LOG_BYTES) {
+        let rest = &buf[at..len];
+        match redact
+            .iter()
+            .find(|s| rest.starts_with(s.expose().as_bytes()))
+        {
+            Some(secret) => {
+                shown.extend_from_slice(MASK.as_bytes());
+                at += secret.expose().len();
+            }
+            None => {
+                shown.push(buf[at]);
+                at += 1;
+            }
+        }
+    }
+    let more = at < len || len == buf.len();
+    let text = String::from_utf8_lossy(&shown);
     let text = text.trim_end();
-    format!("{text:?}{}", if len == buf.len() { "…" } else { "" })
+    format!("{text:?}{}", if more { "…" } else { "" })
+}
+
+/// `text` with every secret of `redact` (longest first) masked.
+fn mask(text: &str, redact: &[Secret]) -> String {
+    redact.iter().fold(text.to_owned(), |text, secret| {
+        text.replace(secret.expose(), MASK)
+    })
 }
 
 fn classify_error(error: &minreq::Error) -> Outcome {
@@ -345,13 +392,51 @@ mod tests {
     fn odd_bodies_are_quoted_and_truncated() {
         let mut short: &[u8] = b"bad \"sample\"\n\x1b[31m\xff\n";
         assert_eq!(
-            read_body_start(&mut short),
+            read_body_start(&mut short, &[]),
             "\"bad \\\"sample\\\"\\n\\u{1b}[31m\u{fffd}\""
         );
         let long = vec![b'x'; 10_000];
-        let text = read_body_start(&mut &long[..]);
+        let text = read_body_start(&mut &long[..], &[]);
         assert!(text.ends_with('…'));
         assert_eq!(text.matches('x').count(), BODY_LOG_BYTES);
-        assert_eq!(read_body_start(&mut &b""[..]), "");
+        assert_eq!(read_body_start(&mut &b""[..], &[]), "");
+    }
+
+    #[test]
+    fn credentials_echoed_by_the_endpoint_are_masked() {
+        let mut config = Config {
+            ingestor_endpoint: Some("https://example.com/write".into()),
+            basic_auth: Some(crate::config::BasicAuth {
+                username: "agent".into(),
+                password_file: None,
+                password: Secret::new("hunter2-pass"),
+            }),
+            ..Config::default()
+        };
+        let target = Target::from_config(&config).unwrap();
+        let header = target.authorization.as_ref().unwrap().expose().to_owned();
+        let encoded = header.strip_prefix("Basic ").unwrap().to_owned();
+        let body = format!("401: got Authorization: {header} (password hunter2-pass)\n");
+        let text = read_body_start(&mut body.as_bytes(), &target.redact);
+        assert_eq!(
+            text,
+            "\"401: got Authorization: Basic <secret> (password <secret>)\""
+        );
+        // A secret across the cut of the shown part is masked whole, not cut.
+        for start in BODY_LOG_BYTES - 5..BODY_LOG_BYTES + 1 {
+            let body = format!("{}{encoded}{}", "x".repeat(start), "y".repeat(300));
+            let text = read_body_start(&mut body.as_bytes(), &target.redact);
+            assert!(!text.contains(&encoded[..4]), "{text}");
+            assert!(text.ends_with('…'), "{text}");
+        }
+        assert_eq!(
+            mask(&format!("https://x/?auth={header}"), &target.redact),
+            "https://x/?auth=Basic <secret>"
+        );
+        config.basic_auth = None;
+        config.bearer_token = Secret::new("tok3n");
+        let target = Target::from_config(&config).unwrap();
+        let text = read_body_start(&mut &b"bad token tok3n"[..], &target.redact);
+        assert_eq!(text, "\"bad token <secret>\"");
     }
 }

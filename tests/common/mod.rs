@@ -371,3 +371,37 @@ pub fn collectors_only(enabled: &[&str]) -> String {
     }
     block
 }
+
+/// The complete expositions in a stdout capture, oldest first: each cycle ends with
+/// `sc_agent_build_info`, the last family the agent writes.
+pub fn expositions(stdout: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (at, _) in stdout.match_indices("\nsc_agent_build_info{") {
+        let Some(end) = stdout[at + 1..].find('\n') else {
+            break;
+        };
+        let end = at + 1 + end + 1;
+        out.push(&stdout[start..end]);
+        start = end;
+    }
+    out
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`, ...), in KiB.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(&format!("{field}:")))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// How many threads and open descriptors the process has.
+pub fn threads_and_fds(pid: u32) -> (usize, usize) {
+    let count = |dir: String| std::fs::read_dir(dir).map_or(0, |d| d.count());
+    (
+        count(format!("/proc/{pid}/task")),
+        count(format!("/proc/{pid}/fd")),
+    )
+}

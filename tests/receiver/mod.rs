@@ -56,7 +56,13 @@ pub struct Received {
     pub headers: BTreeMap<String, String>,
     /// The compressed body's size.
     pub body_len: usize,
+    /// The decoded samples (dropped, with the headers, from all but the last few
+    /// requests when [`Receiver::keep_last`] is set).
     pub series: Vec<Series>,
+    /// How many samples the request held, and the timestamp of its first: kept even
+    /// when `series` is dropped.
+    pub samples: usize,
+    pub first_timestamp: Option<i64>,
 }
 
 impl Received {
@@ -90,12 +96,24 @@ impl Received {
 
 type Policy = Box<dyn FnMut(usize) -> Reply + Send>;
 
+/// The request's headers (names lower-cased), for a policy that answers by them.
+pub type Headers = BTreeMap<String, String>;
+
+/// A policy that also sees the request's headers.
+type HeaderPolicy = Box<dyn FnMut(usize, &Headers) -> Reply + Send>;
+
+fn with_headers(mut policy: Policy) -> HeaderPolicy {
+    Box::new(move |n, _| policy(n))
+}
+
 struct Inner {
     received: Vec<Received>,
-    policy: Policy,
+    policy: HeaderPolicy,
     /// Requests seen so far (the policy's argument).
     count: usize,
     tls_failures: usize,
+    /// Keep the series and headers of only this many of the latest requests.
+    keep_last: Option<usize>,
 }
 
 pub struct Receiver {
@@ -119,12 +137,25 @@ impl Receiver {
 
     /// The same on a given listener (to appear on a port chosen before), with TLS.
     pub fn serve(listener: TcpListener, policy: Policy, tls: Tls) -> Receiver {
+        Receiver::serve_with_headers(listener, with_headers(policy), tls)
+    }
+
+    /// A receiver whose policy sees each request's headers (to echo them back).
+    pub fn start_with_headers(
+        policy: impl FnMut(usize, &Headers) -> Reply + Send + 'static,
+    ) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Receiver::serve_with_headers(listener, Box::new(policy), None)
+    }
+
+    fn serve_with_headers(listener: TcpListener, policy: HeaderPolicy, tls: Tls) -> Receiver {
         let port = listener.local_addr().unwrap().port();
         let inner = Arc::new(Mutex::new(Inner {
             received: Vec::new(),
             policy,
             count: 0,
             tls_failures: 0,
+            keep_last: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (inner2, stop2) = (Arc::clone(&inner), Arc::clone(&stop));
@@ -150,11 +181,22 @@ impl Receiver {
     }
 
     pub fn set_policy(&self, policy: impl FnMut(usize) -> Reply + Send + 'static) {
-        self.inner.lock().unwrap().policy = Box::new(policy);
+        self.inner.lock().unwrap().policy = with_headers(Box::new(policy));
     }
 
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
+    }
+
+    /// From now on, keeps the decoded series and headers of only the `n` latest
+    /// requests (the counts and timestamps of all): for long runs.
+    pub fn keep_last(&self, n: usize) {
+        self.inner.lock().unwrap().keep_last = Some(n);
+    }
+
+    /// Runs `f` on what was received, without copying it.
+    pub fn with_received<R>(&self, f: impl FnOnce(&[Received]) -> R) -> R {
+        f(&self.inner.lock().unwrap().received)
     }
 
     pub fn accepted(&self) -> Vec<Received> {
@@ -231,7 +273,7 @@ fn serve_one(mut stream: impl Read + Write, inner: &Mutex<Inner>, stop: &AtomicB
         let mut inner = inner.lock().unwrap();
         let n = inner.count;
         inner.count += 1;
-        (inner.policy)(n)
+        (inner.policy)(n, &headers)
     };
     // Recorded before the answer is written: once the agent has the answer it may
     // send the next request, whose handler must not record ahead of this one.
@@ -239,7 +281,8 @@ fn serve_one(mut stream: impl Read + Write, inner: &Mutex<Inner>, stop: &AtomicB
         Reply::Status(code, _, _) => (Some(*code), Some(Instant::now())),
         Reply::Hang => (None, None),
     };
-    inner.lock().unwrap().received.push(Received {
+    let mut guard = inner.lock().unwrap();
+    guard.received.push(Received {
         at,
         answered_at,
         status,
@@ -247,8 +290,19 @@ fn serve_one(mut stream: impl Read + Write, inner: &Mutex<Inner>, stop: &AtomicB
         path,
         headers,
         body_len: body.len(),
+        samples: series.len(),
+        first_timestamp: series.first().map(|s| s.timestamp),
         series,
     });
+    if let Some(keep) = guard.keep_last {
+        let len = guard.received.len();
+        if len > keep {
+            let old = &mut guard.received[len - keep - 1];
+            old.series = Vec::new();
+            old.headers = BTreeMap::new();
+        }
+    }
+    drop(guard);
     if let Reply::Status(code, extra, text) = &reply {
         let mut response = format!(
             "HTTP/1.1 {code} Test\r\nContent-Length: {}\r\nConnection: close\r\n",
@@ -339,13 +393,12 @@ pub mod tls {
 
     /// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
     pub fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-        crate::common::require("openssl");
         let run = |args: &[&str]| {
             let out = Command::new("openssl")
                 .args(args)
                 .current_dir(dir)
                 .output()
-                .expect("run openssl");
+                .expect("openssl is not installed: run scripts/test.sh, which installs it");
             assert!(
                 out.status.success(),
                 "openssl {args:?}: {}",
