@@ -35,6 +35,8 @@ printf '%-12s %12s %8s  %s\n' target executions seconds result
 for target in "${targets[@]}"; do
   corpus="fuzz/corpus/$target"
   artifacts="fuzz/artifacts/$target"
+  # Only this run's crash inputs: earlier ones are already kept (and fixed).
+  rm -rf "$artifacts"
   mkdir -p "$corpus" "$artifacts"
   log=$(mktemp)
   status=ok
