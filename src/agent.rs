@@ -34,6 +34,8 @@ struct Lasting {
     /// statfs calls still hung in the kernel: not to be waited on again.
     stuck_mounts: StuckMounts,
     missed_ticks: u64,
+    /// Missed ticks since cycles last kept their schedule; logged once per episode.
+    behind: u64,
 }
 
 /// Reads the config (file, then environment) and resolves the identity.
@@ -160,13 +162,27 @@ impl Agent {
         interval_changed
     }
 
+    /// Counts missed ticks. The log says when cycles fall behind and when they are
+    /// back on schedule, once each: on a host that stays overloaded, a line per cycle
+    /// would only bury the news.
     fn note_missed(&mut self, missed: u64) {
-        if missed > 0 {
-            self.lasting.missed_ticks += missed;
-            log::warn!(
-                "{missed} tick(s) missed: a cycle took longer than collection_interval ({})",
-                self.config.collection_interval
-            );
+        let lasting = &mut self.lasting;
+        lasting.missed_ticks += missed;
+        match (missed, lasting.behind) {
+            (0, 0) => {}
+            (0, behind) => {
+                log::info!("cycles back on schedule after {behind} missed tick(s)");
+                lasting.behind = 0;
+            }
+            (missed, 0) => {
+                log::warn!(
+                    "{missed} tick(s) missed: a cycle took longer than collection_interval \
+                     ({}); counted in sc_agent_missed_ticks_total",
+                    self.config.collection_interval
+                );
+                lasting.behind = missed;
+            }
+            (missed, _) => lasting.behind += missed,
         }
     }
 }
@@ -233,4 +249,33 @@ fn run_loop(agent: &mut Agent) -> Result<(), Fatal> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn agent() -> Agent {
+        let config = Config {
+            vm_id: "test-vm".into(),
+            instance: Some("test-host".into()),
+            ..Config::default()
+        };
+        let identity = identity::resolve(&config).unwrap();
+        Agent::new(config::Source::default(), config, &identity)
+    }
+
+    #[test]
+    fn missed_ticks_are_counted_and_episodes_tracked() {
+        let mut agent = agent();
+        agent.note_missed(0);
+        assert_eq!((agent.lasting.missed_ticks, agent.lasting.behind), (0, 0));
+        agent.note_missed(2);
+        agent.note_missed(3);
+        assert_eq!((agent.lasting.missed_ticks, agent.lasting.behind), (5, 5));
+        agent.note_missed(0);
+        assert_eq!((agent.lasting.missed_ticks, agent.lasting.behind), (5, 0));
+        agent.note_missed(1);
+        assert_eq!((agent.lasting.missed_ticks, agent.lasting.behind), (6, 1));
+    }
 }

@@ -12,10 +12,22 @@ pub const MAX_FILE_BYTES: usize = 4 << 20;
 /// one-off huge file does not pin its size for the life of the process.
 const SHRINK_ABOVE: usize = 64 << 10;
 
+/// Opens a file for reading without ever blocking: /proc and /sys files never block
+/// on open or read, but a FIFO or device planted where one should be (a hostile or
+/// broken `paths.procfs`) would stall the agent's only loop thread. With O_NONBLOCK
+/// it reads as empty or fails instead.
+fn open(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// Reads the whole file at `path` into `buf`, replacing its contents.
 pub fn read_file(path: &Path, buf: &mut String) -> Result<(), Error> {
     buf.clear();
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, &e))?;
+    let file = open(path).map_err(|e| Error::io(path, &e))?;
     read_open_file(path, file, buf)
 }
 
@@ -24,7 +36,7 @@ pub fn read_file(path: &Path, buf: &mut String) -> Result<(), Error> {
 /// `/proc/net/snmp6` without IPv6), which node_exporter tells apart from failures.
 pub fn read_optional_file(path: &Path, buf: &mut String) -> Result<bool, Error> {
     buf.clear();
-    match std::fs::File::open(path) {
+    match open(path) {
         Ok(file) => read_open_file(path, file, buf).map(|()| true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(Error::io(path, &e)),
@@ -60,9 +72,7 @@ const MAX_VALUE_BYTES: u64 = 4096;
 /// some errors as "no value" (a missing file; EINVAL from a link that is down).
 pub fn read_value<'a>(path: &Path, buf: &'a mut String) -> io::Result<&'a str> {
     buf.clear();
-    std::fs::File::open(path)?
-        .take(MAX_VALUE_BYTES + 1)
-        .read_to_string(buf)?;
+    open(path)?.take(MAX_VALUE_BYTES + 1).read_to_string(buf)?;
     if buf.len() as u64 > MAX_VALUE_BYTES {
         buf.clear();
         return Err(io::Error::new(
@@ -136,6 +146,18 @@ mod tests {
         assert_eq!(buf, "1\n");
         // A directory exists but cannot be read as a file: that is an error.
         assert!(read_optional_file(dir.path(), &mut buf).is_err());
+    }
+
+    #[test]
+    fn a_fifo_where_a_file_should_be_does_not_block() {
+        let dir = crate::testing::TempDir::new();
+        let fifo = dir.path().join("loadavg");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let mut buf = String::new();
+        // No writer: reads as empty instead of waiting for one.
+        read_file(&fifo, &mut buf).unwrap();
+        assert_eq!(buf, "");
+        assert_eq!(read_value(&fifo, &mut buf).unwrap(), "");
     }
 
     #[test]
