@@ -17,32 +17,15 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(30);
 
 fn config(dir: &Path, endpoint: &str, generation: &str) -> String {
-    let off: String = [
-        "cpu",
-        "diskstats",
-        "netdev",
-        "netclass",
-        "stat",
-        "uname",
-        "vmstat",
-        "pressure",
-        "filefd",
-        "sockstat",
-        "netstat",
-        "entropy",
-        "time",
-    ]
-    .iter()
-    .map(|c| format!("  {c}: false\n"))
-    .collect();
     // loadavg and meminfo from the fixture, filesystem (a statfs thread that every
     // reload replaces) and process (this agent's own threads and descriptors).
     format!(
         "vm_id: test-vm\ninstance: test-host\ncollection_interval: 100ms\n\
          ingestor_endpoint: {endpoint}\nmin_backoff: 20ms\nmax_backoff: 100ms\n\
          paths:\n  procfs: {}\n  rootfs: /\n\
-         labels:\n  generation: \"{generation}\"\ncollectors:\n{off}",
-        dir.join("proc").display()
+         labels:\n  generation: \"{generation}\"\n{}",
+        dir.join("proc").display(),
+        common::collectors_only(&["loadavg", "memory", "filesystem", "process"])
     )
 }
 

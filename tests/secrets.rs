@@ -76,31 +76,12 @@ fn base64(input: &[u8]) -> String {
 /// A config with only loadavg and meminfo from the fixture procfs.
 fn config(endpoint: &str, extra: &str) -> String {
     let procfs = common::fixtures().join("loadavg_meminfo/proc");
-    let off: String = [
-        "cpu",
-        "diskstats",
-        "netdev",
-        "netclass",
-        "filesystem",
-        "stat",
-        "uname",
-        "vmstat",
-        "pressure",
-        "filefd",
-        "sockstat",
-        "netstat",
-        "entropy",
-        "time",
-        "process",
-    ]
-    .iter()
-    .map(|c| format!("  {c}: false\n"))
-    .collect();
     format!(
         "vm_id: test-vm\ninstance: test-host\ncollection_interval: 100ms\n\
          ingestor_endpoint: {endpoint}\nmin_backoff: 20ms\nmax_backoff: 100ms\nlog_level: trace\n\
-         paths:\n  procfs: {}\ncollectors:\n{off}{extra}",
-        procfs.display()
+         paths:\n  procfs: {}\n{}{extra}",
+        procfs.display(),
+        common::collectors_only(&["loadavg", "memory"])
     )
 }
 

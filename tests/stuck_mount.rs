@@ -240,32 +240,12 @@ fn enter_private_mount_namespace() {
 }
 
 fn config(dir: &Path, extra: &str) -> String {
-    let off: String = [
-        "cpu",
-        "memory",
-        "loadavg",
-        "diskstats",
-        "netdev",
-        "netclass",
-        "stat",
-        "uname",
-        "vmstat",
-        "pressure",
-        "filefd",
-        "sockstat",
-        "netstat",
-        "entropy",
-        "time",
-        "process",
-    ]
-    .iter()
-    .map(|c| format!("  {c}: false\n"))
-    .collect();
     format!(
         "vm_id: test-vm\ninstance: test-host\ncollection_interval: {INTERVAL_MS}ms\n\
          paths:\n  procfs: {}\n  rootfs: /\nfilesystem:\n  mount_timeout: {MOUNT_TIMEOUT_MS}ms\n\
-         collectors:\n  filesystem: true\n{off}{extra}",
-        dir.join("proc").display()
+         {}{extra}",
+        dir.join("proc").display(),
+        common::collectors_only(&["filesystem"])
     )
 }
 

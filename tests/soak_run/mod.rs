@@ -23,6 +23,11 @@
 //! receiver answered 400 to. Memory: VmRSS at the warm-up cycle and at the end, and
 //! VmHWM, must not grow past a tolerance.
 
+// tests/soak.rs also has it through `common`; the example has only this one.
+#[allow(clippy::duplicate_mod)]
+#[path = "../support/collectors.rs"]
+mod collectors;
+
 use crate::receiver::{Received, Receiver, Reply};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -135,32 +140,14 @@ fn faults(healthy: &Arc<AtomicBool>) -> impl FnMut(usize) -> Reply + Send + 'sta
 }
 
 fn config(options: &Options, url: &str) -> String {
-    let off: String = [
-        "cpu",
-        "diskstats",
-        "netdev",
-        "netclass",
-        "filesystem",
-        "stat",
-        "uname",
-        "vmstat",
-        "pressure",
-        "filefd",
-        "sockstat",
-        "netstat",
-        "entropy",
-        "time",
-    ]
-    .iter()
-    .map(|c| format!("  {c}: false\n"))
-    .collect();
     format!(
         "vm_id: soak-vm\ninstance: soak-host\ncollection_interval: {}ms\n\
          ingestor_endpoint: {url}\ntimeout: 1s\nmin_backoff: 5ms\nmax_backoff: 200ms\n\
          shutdown_timeout: 30s\nlog_level: trace\nqueue:\n  max_bytes: 64KiB\n\
-         paths:\n  procfs: {}\ncollectors:\n{off}",
+         paths:\n  procfs: {}\n{}",
         options.interval.as_millis(),
-        options.procfs.display()
+        options.procfs.display(),
+        collectors::collectors_only(&["loadavg", "memory", "process"])
     )
 }
 
