@@ -228,18 +228,6 @@ def main():
     parser.add_argument("--interval", default="10ms")
     args = parser.parse_args()
 
-    failed = []
-
-    def report(label, value=None, budget_key=None, ok=None):
-        if budget_key is not None:
-            good = ok if ok is not None else value <= BUDGETS[budget_key]
-            if not good:
-                failed.append(label)
-            print(f"{label:<48} {value_text[label]:<28} {verdict(good)}")
-        else:
-            print(f"{label:<48} {value_text[label]}")
-
-    value_text = {}
     with tempfile.TemporaryDirectory(prefix="sc-agent-bench-") as directory:
         size_tls = os.path.getsize(args.binary)
         size_plain = os.path.getsize(args.binary_no_tls)
@@ -249,53 +237,47 @@ def main():
         run = long_run(args.binary, directory, ca_file, context, args.cycles, args.interval)
         start_ms, starts = start_to_first_push(args.binary, directory)
 
+    failed = []
+
+    def report(label, text, within_budget=None):
+        """One line; `within_budget` is None for figures without a budget."""
+        if within_budget is None:
+            print(f"{label:<48} {text}")
+            return
+        if not within_budget:
+            failed.append(label)
+        print(f"{label:<48} {text:<28} {verdict(within_budget)}")
+
+    growth = run["rss_end"] - run["rss_warm"]
+    runs = ", ".join(f"{t:.0f}" for t in starts)
     print(f"sc-agent footprint on {socket.gethostname()} ({os.cpu_count()} CPUs), "
           f"{time.strftime('%Y-%m-%d')}")
     print()
-    value_text["binary size, static, with TLS (budget 3 MiB)"] = f"{size_tls} B = {mib(size_tls)}"
-    report("binary size, static, with TLS (budget 3 MiB)", size_tls, "binary_tls")
-    value_text["binary size, static, no TLS (budget 1.5 MiB)"] = f"{size_plain} B = {mib(size_plain)}"
-    report("binary size, static, no TLS (budget 1.5 MiB)", size_plain, "binary_no_tls")
-
-    label = "CPU per cycle: collect+encode+compress"
-    value_text[label] = f"{cost['cycle_cpu_us']:.0f} us ({cost['samples_per_cycle']:.0f} samples)"
-    report(label)
-    label = "CPU floor: read the same files"
-    value_text[label] = f"{cost['floor_cpu_us']:.0f} us ({ops} reads/listings/statfs)"
-    report(label)
-    label = "CPU ratio (budget 2.0)"
-    value_text[label] = f"{cost['cpu_ratio']:.2f}"
-    report(label, cost["cpu_ratio"], "cpu_ratio")
-
-    label = "wire bytes per sample (snappy)"
-    value_text[label] = f"{cost['wire_bytes_per_sample']:.2f} B ({cost['wire_bytes']:.0f} B a batch)"
-    report(label)
-    label = "compression ratio (protobuf / snappy)"
-    value_text[label] = f"{cost['compression_ratio']:.2f}x ({cost['protobuf_bytes']:.0f} B raw)"
-    report(label)
-
-    label = f"HTTPS pushes at {args.interval}"
-    value_text[label] = f"{run['pushes']} ({run['bytes_per_push']:.0f} B each)"
-    report(label)
-    label = "process CPU per cycle incl. TLS push"
-    value_text[label] = f"{run['cpu_per_cycle_us']:.0f} us"
-    report(label)
-    label = f"VmRSS after warm-up ({args.cycles // 10} cycles)"
-    value_text[label] = mib(run["rss_warm"])
-    report(label)
-    label = f"VmRSS after {run['pushes']} cycles"
-    value_text[label] = mib(run["rss_end"])
-    report(label)
-    growth = run["rss_end"] - run["rss_warm"]
-    label = "RSS growth after warm-up (budget: none)"
-    value_text[label] = f"{growth / 1024:+.0f} KiB"
-    report(label, growth, "vmhwm_https", ok=growth <= RSS_GROWTH_TOLERANCE)
-    label = "VmHWM over HTTPS (budget 3 MiB)"
-    value_text[label] = mib(run["hwm"])
-    report(label, run["hwm"], "vmhwm_https")
-    label = "start to first push, median (budget 50 ms)"
-    value_text[label] = f"{start_ms:.1f} ms (runs: {', '.join(f'{t:.0f}' for t in starts)})"
-    report(label, start_ms, "start_to_first_push_ms")
+    report("binary size, static, with TLS (budget 3 MiB)", f"{size_tls} B = {mib(size_tls)}",
+           size_tls <= BUDGETS["binary_tls"])
+    report("binary size, static, no TLS (budget 1.5 MiB)", f"{size_plain} B = {mib(size_plain)}",
+           size_plain <= BUDGETS["binary_no_tls"])
+    report("CPU per cycle: collect+encode+compress",
+           f"{cost['cycle_cpu_us']:.0f} us ({cost['samples_per_cycle']:.0f} samples)")
+    report("CPU floor: read the same files",
+           f"{cost['floor_cpu_us']:.0f} us ({ops} reads/listings/statfs)")
+    report("CPU ratio (budget 2.0)", f"{cost['cpu_ratio']:.2f}",
+           cost["cpu_ratio"] <= BUDGETS["cpu_ratio"])
+    report("wire bytes per sample (snappy)",
+           f"{cost['wire_bytes_per_sample']:.2f} B ({cost['wire_bytes']:.0f} B a batch)")
+    report("compression ratio (protobuf / snappy)",
+           f"{cost['compression_ratio']:.2f}x ({cost['protobuf_bytes']:.0f} B raw)")
+    report(f"HTTPS pushes at {args.interval}",
+           f"{run['pushes']} ({run['bytes_per_push']:.0f} B each)")
+    report("process CPU per cycle incl. TLS push", f"{run['cpu_per_cycle_us']:.0f} us")
+    report(f"VmRSS after warm-up ({args.cycles // 10} cycles)", mib(run["rss_warm"]))
+    report(f"VmRSS after {run['pushes']} cycles", mib(run["rss_end"]))
+    report("RSS growth after warm-up (budget: none)", f"{growth / 1024:+.0f} KiB",
+           growth <= RSS_GROWTH_TOLERANCE)
+    report("VmHWM over HTTPS (budget 3 MiB)", mib(run["hwm"]),
+           run["hwm"] <= BUDGETS["vmhwm_https"])
+    report("start to first push, median (budget 50 ms)", f"{start_ms:.1f} ms (runs: {runs})",
+           start_ms <= BUDGETS["start_to_first_push_ms"])
 
     print()
     if failed:
