@@ -2,10 +2,9 @@
 //! cycles on the ticker until a signal says stop.
 
 use crate::batch::Batch;
-use crate::collector::filesystem::StuckMounts;
 use crate::collector::Registry;
-use crate::config::{self, Config};
-use crate::identity::{self, Identity, Source as IdSource};
+use crate::config::{Config, ConfigPath};
+use crate::identity::{self, Identity, VmIdSource};
 use crate::output::Output;
 use crate::remote_write::{metrics, RemoteWrite};
 use crate::signals::Signals;
@@ -14,34 +13,27 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Everything a config decides is rebuilt on reload; what must outlive a reload is
-/// held in [`Lasting`].
+/// The running agent. A reload applies a new config to each part in place: the
+/// registry keeps the collectors whose settings did not change (with their state),
+/// delivery keeps its queue and counters, and the missed-tick count carries on.
 pub struct Agent {
-    source: config::Source,
+    config_path: ConfigPath,
     config: Config,
     registry: Registry,
     batch: Batch,
     output: Output,
-    lasting: Lasting,
-}
-
-/// What survives a config reload.
-#[derive(Default)]
-struct Lasting {
     /// The remote write queue, sender and counters: queued batches go to the new
-    /// endpoint.
+    /// endpoint after a reload.
     delivery: RemoteWrite,
-    /// statfs calls still hung in the kernel: not to be waited on again.
-    stuck_mounts: StuckMounts,
     missed_ticks: u64,
     /// Missed ticks since cycles last kept their schedule; logged once per episode.
     behind: u64,
 }
 
 /// Reads the config (file, then environment) and resolves the identity.
-pub fn load(source: &config::Source) -> Result<(Config, Identity), String> {
+pub fn load(config_path: &ConfigPath) -> Result<(Config, Identity), String> {
     let env = |name: &str| std::env::var(name).ok();
-    let config = Config::load(source, &env).map_err(|e| e.to_string())?;
+    let config = Config::load(config_path, &env).map_err(|e| e.to_string())?;
     let identity = identity::resolve(&config)?;
     Ok((config, identity))
 }
@@ -54,7 +46,7 @@ fn log_identity(identity: &Identity) {
         identity.job,
         identity.instance
     );
-    if identity.source == IdSource::BootId {
+    if identity.source == VmIdSource::BootId {
         log::warn!(
             "vm_id comes from the kernel boot ID, which changes at every reboot; \
              set vm_id or provide /etc/machine-id for a stable one"
@@ -63,27 +55,21 @@ fn log_identity(identity: &Identity) {
 }
 
 impl Agent {
-    pub fn new(source: config::Source, config: Config, identity: &Identity) -> Self {
-        Agent::build(source, config, identity, Lasting::default())
-    }
-
-    fn build(
-        source: config::Source,
-        config: Config,
-        identity: &Identity,
-        mut lasting: Lasting,
-    ) -> Self {
+    pub fn new(config_path: ConfigPath, config: Config, identity: &Identity) -> Self {
         log_identity(identity);
         let mut batch = Batch::new();
         batch.set_common_labels(identity.common_labels(&config));
-        lasting.delivery.configure(&config);
+        let mut delivery = RemoteWrite::new();
+        delivery.configure(&config);
         Agent {
-            registry: Registry::from_config(&config, &lasting.stuck_mounts),
+            registry: Registry::new(&config),
             output: Output::from_config(&config),
-            source,
+            config_path,
             config,
             batch,
-            lasting,
+            delivery,
+            missed_ticks: 0,
+            behind: 0,
         }
     }
 
@@ -99,15 +85,15 @@ impl Agent {
         self.batch
             .begin(i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
         self.registry.collect(&mut self.batch);
-        let (stats, queue_bytes, queue_batches) = self.lasting.delivery.snapshot();
+        let (stats, queue_bytes, queue_batches) = self.delivery.snapshot();
         let report = metrics::Report {
             stats,
             queue_bytes,
             queue_batches,
-            missed_ticks: self.lasting.missed_ticks,
+            missed_ticks: self.missed_ticks,
         };
         metrics::write(&report, &mut self.batch);
-        self.output.write(&self.batch, &mut self.lasting.delivery)
+        self.output.write(&self.batch, &mut self.delivery)
     }
 
     /// Stops delivery: sends what is queued until `shutdown_timeout`, then logs what
@@ -116,14 +102,14 @@ impl Agent {
         if self.config.prints_to_stdout() {
             return;
         }
-        let timeout = self.config.shutdown_timeout;
-        let (_, _, queued) = self.lasting.delivery.snapshot();
+        let timeout = self.config.remote_write.shutdown_timeout;
+        let (_, _, queued) = self.delivery.snapshot();
         if queued > 0 {
             log::info!(
                 "sending {queued} queued batch(es) before exiting (shutdown_timeout {timeout})"
             );
         }
-        let unsent = self.lasting.delivery.shutdown(timeout.as_duration());
+        let unsent = self.delivery.shutdown(timeout.as_duration());
         if unsent.samples == 0 {
             log::info!("remote write queue flushed: 0 samples left unsent");
         } else {
@@ -138,7 +124,7 @@ impl Agent {
     /// Re-reads the config. An invalid one is logged and the running one kept.
     /// Returns whether the collection interval changed.
     pub fn reload(&mut self) -> bool {
-        let (config, identity) = match load(&self.source) {
+        let (config, identity) = match load(&self.config_path) {
             Ok(loaded) => loaded,
             Err(e) => {
                 log::error!("reload failed, keeping the running config: {e}");
@@ -148,16 +134,21 @@ impl Agent {
         if config.log_format != self.config.log_format {
             log::warn!("log_format changes take effect at the next start");
         }
-        if config.tls.ca_file != self.config.tls.ca_file {
+        if config.remote_write.tls.ca_file != self.config.remote_write.tls.ca_file {
             log::warn!(
-                "tls.ca_file changes take effect at the next start \
+                "remote_write.tls.ca_file changes take effect at the next start \
                  (the TLS trust store is loaded once per process)"
             );
         }
         crate::logging::set_level(config.log_level);
+        log_identity(&identity);
         let interval_changed = config.collection_interval != self.config.collection_interval;
-        let lasting = std::mem::take(&mut self.lasting);
-        *self = Agent::build(self.source.clone(), config, &identity, lasting);
+        self.batch
+            .set_common_labels(identity.common_labels(&config));
+        self.registry.reconfigure(&config);
+        self.delivery.configure(&config);
+        self.output = Output::from_config(&config);
+        self.config = config;
         log::info!("config reloaded");
         interval_changed
     }
@@ -166,13 +157,12 @@ impl Agent {
     /// back on schedule, once each: on a host that stays overloaded, a line per cycle
     /// would only bury the news.
     fn note_missed(&mut self, missed: u64) {
-        let lasting = &mut self.lasting;
-        lasting.missed_ticks += missed;
-        match (missed, lasting.behind) {
+        self.missed_ticks += missed;
+        match (missed, self.behind) {
             (0, 0) => {}
             (0, behind) => {
                 log::info!("cycles back on schedule after {behind} missed tick(s)");
-                lasting.behind = 0;
+                self.behind = 0;
             }
             (missed, 0) => {
                 log::warn!(
@@ -180,9 +170,9 @@ impl Agent {
                      ({}); counted in sc_agent_missed_ticks_total",
                     self.config.collection_interval
                 );
-                lasting.behind = missed;
+                self.behind = missed;
             }
-            (missed, _) => lasting.behind += missed,
+            (missed, _) => self.behind += missed,
         }
     }
 }
@@ -262,20 +252,20 @@ mod tests {
             ..Config::default()
         };
         let identity = identity::resolve(&config).unwrap();
-        Agent::new(config::Source::default(), config, &identity)
+        Agent::new(ConfigPath::default(), config, &identity)
     }
 
     #[test]
     fn missed_ticks_are_counted_and_episodes_tracked() {
         let mut agent = agent();
         agent.note_missed(0);
-        assert_eq!((agent.lasting.missed_ticks, agent.lasting.behind), (0, 0));
+        assert_eq!((agent.missed_ticks, agent.behind), (0, 0));
         agent.note_missed(2);
         agent.note_missed(3);
-        assert_eq!((agent.lasting.missed_ticks, agent.lasting.behind), (5, 5));
+        assert_eq!((agent.missed_ticks, agent.behind), (5, 5));
         agent.note_missed(0);
-        assert_eq!((agent.lasting.missed_ticks, agent.lasting.behind), (5, 0));
+        assert_eq!((agent.missed_ticks, agent.behind), (5, 0));
         agent.note_missed(1);
-        assert_eq!((agent.lasting.missed_ticks, agent.lasting.behind), (6, 1));
+        assert_eq!((agent.missed_ticks, agent.behind), (6, 1));
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 /// Where the `vm_id` came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source {
+pub enum VmIdSource {
     Config,
     Dmidecode,
     ProductUuid,
@@ -23,14 +23,14 @@ pub enum Source {
     BootId,
 }
 
-impl fmt::Display for Source {
+impl fmt::Display for VmIdSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Source::Config => "the config",
-            Source::Dmidecode => "dmidecode -s system-uuid",
-            Source::ProductUuid => "DMI product_uuid",
-            Source::MachineId => "/etc/machine-id",
-            Source::BootId => "the kernel boot ID",
+            VmIdSource::Config => "the config",
+            VmIdSource::Dmidecode => "dmidecode -s system-uuid",
+            VmIdSource::ProductUuid => "DMI product_uuid",
+            VmIdSource::MachineId => "/etc/machine-id",
+            VmIdSource::BootId => "the kernel boot ID",
         })
     }
 }
@@ -38,7 +38,7 @@ impl fmt::Display for Source {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub vm_id: String,
-    pub source: Source,
+    pub source: VmIdSource,
     pub job: String,
     pub instance: String,
 }
@@ -69,7 +69,7 @@ pub fn resolve_with(config: &Config, dmidecode: &str) -> Result<Identity, String
     let (vm_id, source) = if config.vm_id == AUTO_DETECT {
         detect_vm_id(config, dmidecode)?
     } else {
-        (config.vm_id.clone(), Source::Config)
+        (config.vm_id.clone(), VmIdSource::Config)
     };
     let instance = match &config.instance {
         Some(instance) => instance.clone(),
@@ -83,10 +83,10 @@ pub fn resolve_with(config: &Config, dmidecode: &str) -> Result<Identity, String
     })
 }
 
-fn detect_vm_id(config: &Config, dmidecode: &str) -> Result<(String, Source), String> {
+fn detect_vm_id(config: &Config, dmidecode: &str) -> Result<(String, VmIdSource), String> {
     let paths = &config.paths;
     let mut tried = Vec::new();
-    let mut attempt = |source: Source, raw: Result<String, String>| match raw {
+    let mut attempt = |source: VmIdSource, raw: Result<String, String>| match raw {
         Ok(raw) => match normalise(&raw) {
             Some(id) => Some((id, source)),
             None => {
@@ -99,18 +99,18 @@ fn detect_vm_id(config: &Config, dmidecode: &str) -> Result<(String, Source), St
             None
         }
     };
-    let found = attempt(Source::Dmidecode, run_dmidecode(dmidecode))
+    let found = attempt(VmIdSource::Dmidecode, run_dmidecode(dmidecode))
         .or_else(|| {
             let path = paths.sysfs.join("class/dmi/id/product_uuid");
-            attempt(Source::ProductUuid, read_small(&path))
+            attempt(VmIdSource::ProductUuid, read_small(&path))
         })
         .or_else(|| {
             let path = paths.rootfs.join("etc/machine-id");
-            attempt(Source::MachineId, read_small(&path))
+            attempt(VmIdSource::MachineId, read_small(&path))
         })
         .or_else(|| {
             let path = paths.procfs.join("sys/kernel/random/boot_id");
-            attempt(Source::BootId, read_small(&path))
+            attempt(VmIdSource::BootId, read_small(&path))
         });
     for reason in &tried {
         log::debug!("vm_id: not from {reason}");
@@ -245,7 +245,10 @@ mod tests {
         let mut config = config_for(&dir);
         config.vm_id = "My-VM".into();
         let id = resolve_with(&config, "/nonexistent/dmidecode").unwrap();
-        assert_eq!((id.vm_id.as_str(), id.source), ("My-VM", Source::Config));
+        assert_eq!(
+            (id.vm_id.as_str(), id.source),
+            ("My-VM", VmIdSource::Config)
+        );
         assert_eq!(id.instance, "host-1");
     }
 
@@ -259,13 +262,13 @@ mod tests {
             "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee\n",
         );
         let id = resolve_with(&config, no_dmidecode).unwrap();
-        assert_eq!(id.source, Source::BootId);
+        assert_eq!(id.source, VmIdSource::BootId);
 
         dir.write("root/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
         let id = resolve_with(&config, no_dmidecode).unwrap();
         assert_eq!(
             (id.vm_id.as_str(), id.source),
-            ("0123456789abcdef0123456789abcdef", Source::MachineId)
+            ("0123456789abcdef0123456789abcdef", VmIdSource::MachineId)
         );
 
         dir.write(
@@ -274,13 +277,13 @@ mod tests {
         );
         assert_eq!(
             resolve_with(&config, no_dmidecode).unwrap().source,
-            Source::MachineId
+            VmIdSource::MachineId
         );
         dir.write("sys/class/dmi/id/product_uuid", &format!("{UUID}\n"));
         let id = resolve_with(&config, no_dmidecode).unwrap();
         assert_eq!(
             (id.vm_id, id.source),
-            (UUID.to_lowercase(), Source::ProductUuid)
+            (UUID.to_lowercase(), VmIdSource::ProductUuid)
         );
     }
 
@@ -303,7 +306,7 @@ mod tests {
         config.labels.insert("env".into(), "prod".into());
         let id = Identity {
             vm_id: "v".into(),
-            source: Source::Config,
+            source: VmIdSource::Config,
             job: "node".into(),
             instance: "h".into(),
         };

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let env = |name: &str| std::env::var(name).ok();
-    let source = config::Source::resolve(args.config.clone(), &env);
+    let source = config::ConfigPath::resolve(args.config.clone(), &env);
     let mut config = match config::Config::load(&source, &env) {
         Ok(config) => config,
         Err(e) => {

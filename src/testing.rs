@@ -46,7 +46,7 @@ impl Drop for TempDir {
 }
 
 /// Runs one collector once and renders what it wrote as exposition text.
-pub fn render(collector: &mut dyn Collector) -> Result<String, crate::collector::Error> {
+pub fn render(collector: &mut dyn Collector) -> Result<String, crate::collector::CollectError> {
     let mut batch = Batch::new();
     batch.begin(0);
     collector.collect(&mut batch)?;

@@ -28,7 +28,8 @@
 //! The throttle files are looked up for the online CPUs of /proc/stat rather than by
 //! listing sysfs: an offline CPU has no `topology/` or `thermal_throttle/` there.
 
-use super::{read_file, read_value, set_path, Collector, Error};
+use super::{Build, CollectError, Collector, Context, read_file, read_value, set_path};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::cmp::Ordering;
 use std::fmt::Write as _;
@@ -109,7 +110,7 @@ impl Cpu {
     }
 
     /// Reads the `cpuN` lines into `self.parsed`, sorted by CPU number.
-    fn parse(&mut self) -> Result<(), Error> {
+    fn parse(&mut self) -> Result<(), CollectError> {
         self.parsed.clear();
         for (index, line) in self.buf.lines().enumerate() {
             let mut words = line.split_ascii_whitespace();
@@ -120,12 +121,12 @@ impl Cpu {
                 continue; // the all-CPU total
             }
             let cpu = parse_cpu_line(id, words, self.ticks_per_second)
-                .map_err(|e| Error::parse(&self.stat_path, index + 1, e))?;
+                .map_err(|e| CollectError::parse(&self.stat_path, index + 1, e))?;
             self.parsed.push(cpu);
         }
         self.parsed.sort_unstable_by_key(|c| c.id);
         if let Some(twice) = self.parsed.windows(2).find(|w| w[0].id == w[1].id) {
-            return Err(Error::new(format!(
+            return Err(CollectError::new(format!(
                 "{}: cpu{} is listed twice",
                 self.stat_path.display(),
                 twice[0].id
@@ -248,12 +249,18 @@ impl Cpu {
     }
 }
 
-impl Collector for Cpu {
-    fn name(&self) -> &'static str {
-        "cpu"
-    }
+impl Build for Cpu {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/stat", "sys/devices/system/cpu/isolated"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Cpu::new(&context.paths.procfs, &context.paths.sysfs)
+    }
+}
+
+impl Collector for Cpu {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         read_file(&self.stat_path, &mut self.buf)?;
         self.parse()?;
         self.settle();

@@ -21,9 +21,11 @@
 //! under `--path.rootfs`); here it is `<rootfs>/run/udev/data`, which is the same path
 //! on a host and the right one in a container with the host's root mounted.
 
-use super::{read_file, set_path, Collector, Error, Seen};
+use super::{Build, CollectError, Collector, Context, Seen, read_file, set_path};
 use crate::batch::{Batch, Kind};
-use crate::config::Filter;
+use crate::config::collectors;
+use crate::config::{Filter, Pattern};
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -189,6 +191,40 @@ struct Disk {
     stats: [u64; STATS.len()],
 }
 
+/// node_exporter's default: partitions, RAM disks, loop and floppy devices.
+pub const DEVICE_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
+
+/// `collectors.diskstats`: which devices to report.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// Only devices whose name matches (anywhere, unless anchored).
+    pub device_include: Option<Pattern>,
+    /// Devices whose name matches are left out.
+    pub device_exclude: Option<Pattern>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            device_include: None,
+            // A constant checked by the tests below.
+            device_exclude: Pattern::new(DEVICE_EXCLUDE).ok(),
+        }
+    }
+}
+
+impl Options {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            include: self.device_include.clone(),
+            exclude: self.device_exclude.clone(),
+        }
+    }
+}
+
+impl collectors::Options for Options {}
+
 pub struct Diskstats {
     path: PathBuf,
     /// `<rootfs>/run/udev/data`.
@@ -221,13 +257,13 @@ impl Diskstats {
     }
 
     /// Reads the devices the filter lets through into `self.disks`.
-    fn parse(&mut self) -> Result<(), Error> {
+    fn parse(&mut self) -> Result<(), CollectError> {
         self.disks.clear();
         self.seen.clear();
         let base = self.buf.as_ptr() as usize;
         for (index, line) in self.buf.lines().enumerate() {
             let disk = parse_line(line, line.as_ptr() as usize - base)
-                .map_err(|e| Error::parse(&self.path, index + 1, e))?;
+                .map_err(|e| CollectError::parse(&self.path, index + 1, e))?;
             if let Some(disk) = disk {
                 let name = &self.buf[disk.name.clone()];
                 if self.filter.allows(name) && self.seen.first(name) {
@@ -345,12 +381,18 @@ impl Diskstats {
     }
 }
 
-impl Collector for Diskstats {
-    fn name(&self) -> &'static str {
-        "diskstats"
-    }
+impl Build for Diskstats {
+    type Options = Options;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/diskstats"];
+
+    fn build(context: &Context<'_>, options: &Options) -> Self {
+        Diskstats::new(&context.paths.procfs, &context.paths.rootfs, options.filter())
+    }
+}
+
+impl Collector for Diskstats {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         read_file(&self.path, &mut self.buf)?;
         self.parse()?;
         self.read_udev();
@@ -489,7 +531,7 @@ mod tests {
         let dir = TempDir::new();
         let filter = Filter {
             include: None,
-            exclude: Some(Pattern::new(crate::config::DISKSTATS_DEVICE_EXCLUDE).unwrap()),
+            exclude: Some(Pattern::new(DEVICE_EXCLUDE).unwrap()),
         };
         let mut collector = Diskstats::new(dir.path(), dir.path(), filter);
         let loop0 = "   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";

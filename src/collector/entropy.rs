@@ -3,7 +3,8 @@
 //!
 //! Since Linux 5.18 both read 256 on every machine; node_exporter exports them anyway.
 
-use super::{read_value, Collector, Error};
+use super::{Build, CollectError, Collector, Context, read_value};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -36,17 +37,23 @@ impl Entropy {
     }
 }
 
-impl Collector for Entropy {
-    fn name(&self) -> &'static str {
-        "entropy"
-    }
+impl Build for Entropy {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/sys/kernel/random/entropy_avail", "proc/sys/kernel/random/poolsize"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Entropy::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Entropy {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         let mut values = [0.0; FILES.len()];
         for (path, value) in self.paths.iter().zip(&mut values) {
-            let text = read_value(path, &mut self.buf).map_err(|e| Error::io(path, &e))?;
+            let text = read_value(path, &mut self.buf).map_err(|e| CollectError::io(path, &e))?;
             let bits: u64 = text.parse().map_err(|_| {
-                Error::parse(path, 1, format!("expected a whole number, got {text:?}"))
+                CollectError::parse(path, 1, format!("expected a whole number, got {text:?}"))
             })?;
             *value = bits as f64;
         }

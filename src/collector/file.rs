@@ -1,6 +1,6 @@
 //! Reading whole /proc and /sys files into buffers that live across cycles.
 
-use super::Error;
+use super::CollectError;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
@@ -25,36 +25,36 @@ fn open(path: &Path) -> io::Result<std::fs::File> {
 }
 
 /// Reads the whole file at `path` into `buf`, replacing its contents.
-pub fn read_file(path: &Path, buf: &mut String) -> Result<(), Error> {
+pub fn read_file(path: &Path, buf: &mut String) -> Result<(), CollectError> {
     buf.clear();
-    let file = open(path).map_err(|e| Error::io(path, &e))?;
+    let file = open(path).map_err(|e| CollectError::io(path, &e))?;
     read_open_file(path, file, buf)
 }
 
 /// Like [`read_file`], but a file that does not exist is not an error: returns
 /// `Ok(false)` with `buf` empty. For files some kernels lack (`/proc/pressure/*`,
 /// `/proc/net/snmp6` without IPv6), which node_exporter tells apart from failures.
-pub fn read_optional_file(path: &Path, buf: &mut String) -> Result<bool, Error> {
+pub fn read_optional_file(path: &Path, buf: &mut String) -> Result<bool, CollectError> {
     buf.clear();
     match open(path) {
         Ok(file) => read_open_file(path, file, buf).map(|()| true),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::io(path, &e)),
+        Err(e) => Err(CollectError::io(path, &e)),
     }
 }
 
-fn read_open_file(path: &Path, file: std::fs::File, buf: &mut String) -> Result<(), Error> {
+fn read_open_file(path: &Path, file: std::fs::File, buf: &mut String) -> Result<(), CollectError> {
     let result = file
         .take(MAX_FILE_BYTES as u64 + 1)
         .read_to_string(buf)
-        .map_err(|e| Error::io(path, &e));
+        .map_err(|e| CollectError::io(path, &e));
     if buf.capacity() > SHRINK_ABOVE && buf.capacity() > 4 * buf.len() {
         buf.shrink_to(buf.len().max(SHRINK_ABOVE / 4));
     }
     result?;
     if buf.len() > MAX_FILE_BYTES {
         buf.clear();
-        return Err(Error::new(format!(
+        return Err(CollectError::new(format!(
             "{}: larger than {MAX_FILE_BYTES} bytes",
             path.display()
         )));
@@ -68,7 +68,7 @@ const MAX_VALUE_BYTES: u64 = 4096;
 /// Reads a one-value file (a sysfs attribute, a /proc/sys entry) into `buf` and returns
 /// its text without surrounding whitespace.
 ///
-/// The I/O error is returned as it is, not as an [`Error`], because collectors treat
+/// The I/O error is returned as it is, not as an [`CollectError`], because collectors treat
 /// some errors as "no value" (a missing file; EINVAL from a link that is down).
 pub fn read_value<'a>(path: &Path, buf: &'a mut String) -> io::Result<&'a str> {
     buf.clear();

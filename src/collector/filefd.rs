@@ -2,7 +2,8 @@
 //! whose three numbers are allocated handles, free handles (always 0 since Linux 2.6,
 //! not exported) and the maximum.
 
-use super::{read_value, Collector, Error};
+use super::{Build, CollectError, Collector, Context, read_value};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -20,14 +21,14 @@ impl Filefd {
     }
 
     /// The allocated and maximum counts.
-    fn parse(&mut self) -> Result<[f64; 2], Error> {
-        let text = read_value(&self.path, &mut self.buf).map_err(|e| Error::io(&self.path, &e))?;
+    fn parse(&mut self) -> Result<[f64; 2], CollectError> {
+        let text = read_value(&self.path, &mut self.buf).map_err(|e| CollectError::io(&self.path, &e))?;
         let mut numbers = [0.0; 3];
         let mut words = text.split_ascii_whitespace();
         for number in &mut numbers {
             let word = words.next().unwrap_or_default();
             *number = word.parse::<u64>().map_err(|_| {
-                Error::parse(
+                CollectError::parse(
                     &self.path,
                     1,
                     format!("expected three whole numbers, got {text:?}"),
@@ -38,12 +39,18 @@ impl Filefd {
     }
 }
 
-impl Collector for Filefd {
-    fn name(&self) -> &'static str {
-        "filefd"
-    }
+impl Build for Filefd {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/sys/fs/file-nr"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Filefd::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Filefd {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         let [allocated, maximum] = self.parse()?;
         out.family(
             "node_filefd_allocated",

@@ -20,172 +20,57 @@
 //! - when statfs fails, only `device_error 1` is reported for the mount, not
 //!   `readonly` or the sizes.
 //!
-//! A hung mount (a dead NFS server) must not stall the agent's single thread, so
-//! statfs runs on a worker thread (one, started when first needed, kept across
-//! cycles) and the collector waits at most `filesystem.mount_timeout` for it. On
-//! timeout the mount is marked stuck, as node_exporter's `stuckMounts`: it gets
-//! `device_error 1`, later cycles skip its statfs without waiting, the worker still
-//! blocked in the call is abandoned (a fresh one serves the other mounts), and when
-//! that call finally returns the mount is statted again from the next cycle on. The
-//! transitions are logged once each (warning, then info), not every cycle. Unlike
-//! node_exporter, whose scrape blocks on the hung call, only the cycle that meets a
-//! newly hung mount waits, `mount_timeout` for each such mount.
-//!
-//! The statfs function is injectable ([`Filesystem::with_statfs`]) so the tests can
-//! simulate a call that blocks.
+//! statfs goes through [`TimedStatfs`](super::statfs): a hung mount (a dead NFS
+//! server) is time-boxed by `mount_timeout`, reported with `device_error 1` and
+//! skipped until its call returns, and never stalls the loop. Unlike node_exporter,
+//! whose scrape blocks on the hung call, only the cycle that meets a newly hung mount
+//! waits, `mount_timeout` for each such mount.
 
-use super::{read_file, read_optional_file, Collector, Error};
+use super::statfs::{FsStats, StatfsFn, StuckMounts, TimedStatfs};
+use super::{read_file, read_optional_file, Build, CollectError, Collector, Context};
 use crate::batch::{Batch, Kind};
-use crate::config::{FilesystemOptions, Pattern};
-use std::cell::RefCell;
-use std::ffi::{OsStr, OsString};
-use std::io;
+use crate::config::collectors;
+use crate::config::{Millis, Pattern};
+use serde::{Deserialize, Serialize};
+use std::ffi::OsStr;
 use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-/// What statfs says about one filesystem, in node_exporter's units.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct FsStats {
-    pub size_bytes: f64,
-    pub free_bytes: f64,
-    pub avail_bytes: f64,
-    pub files: f64,
-    pub files_free: f64,
+/// node_exporter's default mount points to leave out: `($|/)` also leaves out what
+/// lies below them (/dev/shm, /proc/sys/fs/binfmt_misc).
+pub const MOUNT_POINTS_EXCLUDE: &str =
+    "^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|var/lib/containers/storage/.+)($|/)";
+/// node_exporter's default filesystem types to leave out.
+pub const FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
+
+/// `collectors.filesystem`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    pub mount_points_exclude: Option<Pattern>,
+    pub fs_types_exclude: Option<Pattern>,
+    /// How long one statfs may take before the mount is reported as stuck.
+    pub mount_timeout: Millis,
 }
 
-/// A statfs implementation; the real one is [`statfs`].
-pub type StatfsFn = Arc<dyn Fn(&Path) -> io::Result<FsStats> + Send + Sync>;
-
-/// statfs(2), with sizes as node_exporter computes them: blocks times `f_bsize`.
-pub fn statfs(path: &Path) -> io::Result<FsStats> {
-    let stats = nix::sys::statfs::statfs(path)?;
-    let block_size = stats.block_size() as f64;
-    Ok(FsStats {
-        size_bytes: stats.blocks() as f64 * block_size,
-        free_bytes: stats.blocks_free() as f64 * block_size,
-        avail_bytes: stats.blocks_available() as f64 * block_size,
-        files: stats.files() as f64,
-        files_free: stats.files_free() as f64,
-    })
-}
-
-/// A statfs answer, with the path buffer handed back for reuse.
-type Reply = (PathBuf, io::Result<FsStats>);
-
-/// The thread statfs runs on, and the two ends of its channels.
-struct Worker {
-    requests: SyncSender<PathBuf>,
-    replies: Receiver<Reply>,
-}
-
-impl Worker {
-    fn spawn(statfs: &StatfsFn) -> io::Result<Worker> {
-        // Capacity 1 each way: sending never allocates, and an abandoned worker can
-        // leave its late reply in the channel and exit.
-        let (requests, jobs) = mpsc::sync_channel::<PathBuf>(1);
-        let (answer, replies) = mpsc::sync_channel::<Reply>(1);
-        let statfs = Arc::clone(statfs);
-        std::thread::Builder::new()
-            .name("statfs".to_owned())
-            .stack_size(64 << 10)
-            .spawn(move || {
-                // Ends when the collector drops `requests` (abandoned or dropped).
-                for path in jobs {
-                    let result = statfs(&path);
-                    if answer.send((path, result)).is_err() {
-                        break;
-                    }
-                }
-            })?;
-        Ok(Worker { requests, replies })
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            // The defaults are constants checked by the tests below.
+            mount_points_exclude: Pattern::new(MOUNT_POINTS_EXCLUDE).ok(),
+            fs_types_exclude: Pattern::new(FS_TYPES_EXCLUDE).ok(),
+            mount_timeout: Millis::from_millis(5_000),
+        }
     }
 }
 
-/// The mounts whose statfs did not return in time. A stuck call (and the thread
-/// blocked in it) outlives any one collector, so the list is shared with the collector
-/// that replaces this one on a config reload: the new one must not wait on the same
-/// dead mount again and strand another thread.
-#[derive(Clone, Default)]
-pub struct StuckMounts(Rc<RefCell<Vec<Stuck>>>);
-
-impl StuckMounts {
-    pub fn len(&self) -> usize {
-        self.0.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.borrow().is_empty()
-    }
-}
-
-/// A mount whose statfs did not return in time; `replies` is its abandoned
-/// worker's, which answers when the call finally returns.
-struct Stuck {
-    mount_point: String,
-    replies: Receiver<Reply>,
-    since: Instant,
-}
-
-/// The outcome of one time-boxed statfs.
-enum Outcome {
-    Stats(FsStats),
-    Failed,
-    TimedOut(Receiver<Reply>),
-}
-
-/// Runs statfs on the worker thread, waiting at most `timeout` for each call.
-struct TimedStatfs {
-    /// `<rootfs>` without trailing `/`; empty when it is `/`.
-    root: OsString,
-    timeout: Duration,
-    statfs: StatfsFn,
-    worker: Option<Worker>,
-    /// The path buffer of the last answered request, for the next one.
-    spare_path: Option<PathBuf>,
-}
-
-impl TimedStatfs {
-    /// statfs on `<rootfs>` + `mount_point`.
-    fn stat(&mut self, mount_point: &str) -> Result<Outcome, Error> {
-        let worker = match self.worker.take() {
-            Some(worker) => worker,
-            None => Worker::spawn(&self.statfs)
-                .map_err(|e| Error::new(format!("cannot start the statfs thread: {e}")))?,
-        };
-        let mut path = self.spare_path.take().unwrap_or_default();
-        let text = path.as_mut_os_string();
-        text.clear();
-        text.push(&self.root);
-        if !mount_point.starts_with('/') {
-            text.push("/");
+impl collectors::Options for Options {
+    fn check(&self) -> Result<(), String> {
+        if self.mount_timeout.as_duration().is_zero() {
+            return Err("mount_timeout: expected a duration above 0s".to_owned());
         }
-        text.push(mount_point);
-        if worker.requests.send(path).is_err() {
-            // The worker is gone (its statfs panicked); the next call starts another.
-            return Ok(Outcome::Failed);
-        }
-        match worker.replies.recv_timeout(self.timeout) {
-            Ok((path, result)) => {
-                self.worker = Some(worker);
-                let outcome = match result {
-                    Ok(stats) => Outcome::Stats(stats),
-                    Err(e) => {
-                        log::debug!("statfs {}: {e}", path.display());
-                        Outcome::Failed
-                    }
-                };
-                self.spare_path = Some(path);
-                Ok(outcome)
-            }
-            // Dropping `worker.requests` lets the blocked thread exit once it returns.
-            Err(RecvTimeoutError::Timeout) => Ok(Outcome::TimedOut(worker.replies)),
-            Err(RecvTimeoutError::Disconnected) => Ok(Outcome::Failed),
-        }
+        Ok(())
     }
 }
 
@@ -202,7 +87,7 @@ struct Mount {
 /// Why a line of the mounts file stopped the cycle.
 enum LineError {
     Malformed,
-    Failed(Error),
+    Failed(CollectError),
 }
 
 pub struct Filesystem {
@@ -213,28 +98,37 @@ pub struct Filesystem {
     root_text: String,
     mount_points_exclude: Option<Pattern>,
     fs_types_exclude: Option<Pattern>,
-    timed: TimedStatfs,
-    stuck: StuckMounts,
+    statfs: TimedStatfs,
     buf: String,
     /// This cycle's label values, which `list` refers to.
     labels: String,
     list: Vec<Mount>,
 }
 
+impl Build for Filesystem {
+    type Options = Options;
+
+    const SOURCES: &'static [&'static str] = &["proc/1/mounts"];
+
+    fn build(context: &Context<'_>, options: &Options) -> Self {
+        let resources = context.resources;
+        Filesystem::new(
+            &context.paths.procfs,
+            &context.paths.rootfs,
+            options,
+            resources.stuck_mounts.clone(),
+            resources.statfs.clone(),
+        )
+    }
+}
+
 impl Filesystem {
+    /// Reads the mounts under `procfs` and statfs()es them under `rootfs` with
+    /// `statfs`, sharing `stuck` with the collectors before and after it.
     pub fn new(
         procfs: &Path,
         rootfs: &Path,
-        options: &FilesystemOptions,
-        stuck: StuckMounts,
-    ) -> Self {
-        Filesystem::with_statfs(procfs, rootfs, options, stuck, Arc::new(statfs))
-    }
-
-    pub fn with_statfs(
-        procfs: &Path,
-        rootfs: &Path,
-        options: &FilesystemOptions,
+        options: &Options,
         stuck: StuckMounts,
         statfs: StatfsFn,
     ) -> Self {
@@ -246,14 +140,12 @@ impl Filesystem {
             root_text: String::from_utf8_lossy(root).into_owned(),
             mount_points_exclude: options.mount_points_exclude.clone(),
             fs_types_exclude: options.fs_types_exclude.clone(),
-            timed: TimedStatfs {
-                root: OsStr::from_bytes(root).to_owned(),
-                timeout: options.mount_timeout.as_duration(),
+            statfs: TimedStatfs::new(
+                OsStr::from_bytes(root).to_owned(),
+                options.mount_timeout.as_duration(),
                 statfs,
-                worker: None,
-                spare_path: None,
-            },
-            stuck,
+                stuck,
+            ),
             buf: String::new(),
             labels: String::new(),
             list: Vec::new(),
@@ -262,7 +154,7 @@ impl Filesystem {
 
     /// Reads `<procfs>/1/mounts`, or `<procfs>/mounts` when the former is missing;
     /// returns whether it was the former.
-    fn read_mounts(&mut self) -> Result<bool, Error> {
+    fn read_mounts(&mut self) -> Result<bool, CollectError> {
         if read_optional_file(&self.root_mounts, &mut self.buf)? {
             return Ok(true);
         }
@@ -273,56 +165,6 @@ impl Filesystem {
         );
         read_file(&self.mounts, &mut self.buf)?;
         Ok(false)
-    }
-
-    /// Forgets the stuck mounts whose statfs has returned since the last cycle.
-    fn poll_stuck(&mut self) {
-        let mut stuck = self.stuck.0.borrow_mut();
-        let mut index = 0;
-        while let Some(entry) = stuck.get(index) {
-            match entry.replies.try_recv() {
-                Err(TryRecvError::Empty) => index += 1,
-                // Answered, or the thread is gone: either way the call is over.
-                Ok(_) | Err(TryRecvError::Disconnected) => {
-                    let entry = stuck.swap_remove(index);
-                    log::info!(
-                        "statfs on mount point {} returned after {:.1?}: reporting it again \
-                         ({} mount(s) still stuck)",
-                        entry.mount_point,
-                        entry.since.elapsed(),
-                        stuck.len()
-                    );
-                }
-            }
-        }
-    }
-
-    /// Stats of the mount whose mount point is `labels[mount_point]`: `None` means
-    /// `device_error 1`.
-    fn stats_of(&mut self, mount_point: Range<usize>) -> Result<Option<FsStats>, Error> {
-        let text = &self.labels[mount_point];
-        if self.stuck.0.borrow().iter().any(|s| s.mount_point == text) {
-            return Ok(None);
-        }
-        match self.timed.stat(text)? {
-            Outcome::Stats(stats) => Ok(Some(stats)),
-            Outcome::Failed => Ok(None),
-            Outcome::TimedOut(replies) => {
-                log::warn!(
-                    "statfs on mount point {text} did not return within {:?}: reporting \
-                     node_filesystem_device_error 1 and skipping it until it does \
-                     ({} mount(s) stuck)",
-                    self.timed.timeout,
-                    self.stuck.len() + 1
-                );
-                self.stuck.0.borrow_mut().push(Stuck {
-                    mount_point: text.to_owned(),
-                    replies,
-                    since: Instant::now(),
-                });
-                Ok(None)
-            }
-        }
     }
 
     fn excluded(&self, mount_point: &str, fs_type: &str) -> bool {
@@ -362,7 +204,8 @@ impl Filesystem {
         let device = push(&mut self.labels, device);
         let fs_type = push(&mut self.labels, fs_type);
         let stats = self
-            .stats_of(mount_point.clone())
+            .statfs
+            .stat(&self.labels[mount_point.clone()])
             .map_err(LineError::Failed)?;
         self.list.push(Mount {
             device,
@@ -375,7 +218,7 @@ impl Filesystem {
     }
 
     /// Builds this cycle's list of mounts from the mounts file.
-    fn list_mounts(&mut self) -> Result<(), Error> {
+    fn list_mounts(&mut self) -> Result<(), CollectError> {
         let from_root = self.read_mounts()?;
         let buf = std::mem::take(&mut self.buf);
         let result = buf
@@ -389,7 +232,7 @@ impl Filesystem {
                 } else {
                     &self.mounts
                 };
-                Error::parse(
+                CollectError::parse(
                     path,
                     index + 1,
                     format!("expected `device mountpoint fstype options ...`, got {line:?}"),
@@ -443,44 +286,44 @@ fn push_mount_point(labels: &mut String, raw: &str, root: &str) -> Range<usize> 
 }
 
 /// A family and its value for a mount; `None` leaves the mount out of it.
-struct Family {
+struct MountFamily {
     name: &'static str,
     help: &'static str,
     value: fn(&Mount) -> Option<f64>,
 }
 
-const FAMILIES: [Family; 7] = [
-    Family {
+const FAMILIES: [MountFamily; 7] = [
+    MountFamily {
         name: "node_filesystem_size_bytes",
         help: "Filesystem size in bytes.",
         value: |m| m.stats.map(|s| s.size_bytes),
     },
-    Family {
+    MountFamily {
         name: "node_filesystem_free_bytes",
         help: "Filesystem free space in bytes.",
         value: |m| m.stats.map(|s| s.free_bytes),
     },
-    Family {
+    MountFamily {
         name: "node_filesystem_avail_bytes",
         help: "Filesystem space available to non-root users in bytes.",
         value: |m| m.stats.map(|s| s.avail_bytes),
     },
-    Family {
+    MountFamily {
         name: "node_filesystem_files",
         help: "Filesystem total file nodes.",
         value: |m| m.stats.map(|s| s.files),
     },
-    Family {
+    MountFamily {
         name: "node_filesystem_files_free",
         help: "Filesystem total free file nodes.",
         value: |m| m.stats.map(|s| s.files_free),
     },
-    Family {
+    MountFamily {
         name: "node_filesystem_readonly",
         help: "Filesystem read-only status.",
         value: |m| m.stats.map(|_| f64::from(u8::from(m.readonly))),
     },
-    Family {
+    MountFamily {
         name: "node_filesystem_device_error",
         help: "Whether an error occurred while getting statistics for the given device.",
         value: |m| Some(f64::from(u8::from(m.stats.is_none()))),
@@ -488,12 +331,8 @@ const FAMILIES: [Family; 7] = [
 ];
 
 impl Collector for Filesystem {
-    fn name(&self) -> &'static str {
-        "filesystem"
-    }
-
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
-        self.poll_stuck();
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
+        self.statfs.poll_stuck();
         self.labels.clear();
         self.list.clear();
         self.list_mounts()?;
@@ -519,6 +358,10 @@ impl Collector for Filesystem {
 mod tests {
     use super::*;
     use crate::config::Millis;
+    use std::io;
+    use std::sync::mpsc;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
     use crate::testing::{render, TempDir};
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
@@ -561,10 +404,10 @@ mod tests {
         (fake, statfs, release)
     }
 
-    fn options(timeout_ms: u64) -> FilesystemOptions {
-        FilesystemOptions {
+    fn options(timeout_ms: u64) -> Options {
+        Options {
             mount_timeout: Millis::from_millis(timeout_ms),
-            ..FilesystemOptions::default()
+            ..Options::default()
         }
     }
 
@@ -576,6 +419,38 @@ mod tests {
                     || l.starts_with("node_filesystem_readonly{")
             })
             .collect()
+    }
+
+    #[test]
+    fn the_default_excludes_are_node_exporters() {
+        assert!(Pattern::new(MOUNT_POINTS_EXCLUDE).is_ok());
+        assert!(Pattern::new(FS_TYPES_EXCLUDE).is_ok());
+        assert!(Options::default().fs_types_exclude.is_some());
+        let exclude = Options::default().mount_points_exclude.unwrap();
+        for excluded in [
+            "/dev",
+            "/dev/shm",
+            "/proc",
+            "/proc/sys/fs/binfmt_misc",
+            "/sys/kernel/debug",
+            "/run/credentials/getty@tty1.service",
+            "/var/lib/docker/overlay2/abc/merged",
+            "/var/lib/containers/storage/overlay",
+        ] {
+            assert!(exclude.is_match(excluded), "{excluded}");
+        }
+        for kept in [
+            "/",
+            "/devices",
+            "/home",
+            "/run",
+            "/run/user/1000",
+            "/run/credentials",
+            "/var/lib/docker",
+            "/srv/dev",
+        ] {
+            assert!(!exclude.is_match(kept), "{kept}");
+        }
     }
 
     #[test]
@@ -595,7 +470,7 @@ mod tests {
              overlay /var/lib/docker/overlay2/1/merged overlay rw 0 0\n",
         );
         let (_, statfs, _) = fake();
-        let mut fs = Filesystem::with_statfs(
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
@@ -660,7 +535,7 @@ mod tests {
         let dir = TempDir::new();
         let (_, statfs, _) = fake();
         let procfs = dir.path().join("proc");
-        let mut fs = Filesystem::with_statfs(
+        let mut fs = Filesystem::new(
             &procfs,
             Path::new("/"),
             &options(5_000),
@@ -687,7 +562,7 @@ mod tests {
             "/dev/vda / ext4 rw 0 0\n\n/dev/vdb /data ext4\n",
         );
         let (_, statfs, _) = fake();
-        let mut fs = Filesystem::with_statfs(
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
@@ -713,7 +588,7 @@ mod tests {
              /dev/c /hostile ext4 rw 0 0\n/dev/d /srv ext4 rw 0 0\n",
         );
         let (state, statfs, _) = fake();
-        let mut fs = Filesystem::with_statfs(
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/host/"),
             &options(5_000),
@@ -769,12 +644,13 @@ mod tests {
         );
         let (state, statfs, release) = fake();
         state.hang.store(true, Ordering::SeqCst);
-        let mut fs = Filesystem::with_statfs(
+        let stuck = StuckMounts::default();
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/"),
             &options(400),
-            StuckMounts::default(),
-            statfs,
+            stuck.clone(),
+            Arc::clone(&statfs),
         );
         let stuck_flags = [
             "node_filesystem_readonly{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 0",
@@ -792,7 +668,7 @@ mod tests {
         assert!(took < timeout + Duration::from_secs(2), "{took:?}");
         assert_eq!(flags(&text), stuck_flags);
         assert!(!text.contains("mountpoint=\"/nfs\"} 15"), "{text}");
-        assert_eq!(fs.stuck.len(), 1);
+        assert_eq!(stuck.len(), 1);
 
         // Later cycles skip it without waiting; the other mounts use a fresh worker.
         let asked_before = state.asked.lock().unwrap().len();
@@ -810,12 +686,12 @@ mod tests {
 
         // A config reload builds a new collector; sharing the stuck list, it does
         // not wait on the dead mount again.
-        let mut fs = Filesystem::with_statfs(
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/"),
             &options(400),
-            fs.stuck.clone(),
-            Arc::clone(&fs.timed.statfs),
+            stuck.clone(),
+            statfs,
         );
         let started = Instant::now();
         assert_eq!(flags(&render(&mut fs).unwrap()), stuck_flags);
@@ -827,12 +703,12 @@ mod tests {
         let deadline = Instant::now() + Duration::from_secs(10);
         let text = loop {
             let text = render(&mut fs).unwrap();
-            if fs.stuck.is_empty() || Instant::now() > deadline {
+            if stuck.is_empty() || Instant::now() > deadline {
                 break text;
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        assert!(fs.stuck.is_empty());
+        assert!(stuck.is_empty());
         assert!(
             text.contains(
                 "node_filesystem_device_error{device=\"srv:/x\",fstype=\"nfs4\",mountpoint=\"/nfs\"} 0\n"
@@ -853,33 +729,34 @@ mod tests {
         dir.write("proc/1/mounts", "srv:/x /nfs nfs4 rw 0 0\n");
         let (state, statfs, release) = fake();
         state.hang.store(true, Ordering::SeqCst);
-        let mut fs = Filesystem::with_statfs(
+        let stuck = StuckMounts::default();
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/"),
             &options(100),
-            StuckMounts::default(),
+            stuck.clone(),
             statfs,
         );
         render(&mut fs).unwrap();
-        assert_eq!(fs.stuck.len(), 1);
+        assert_eq!(stuck.len(), 1);
         dir.write("proc/1/mounts", "/dev/vda / ext4 rw 0 0\n");
         render(&mut fs).unwrap();
-        assert_eq!(fs.stuck.len(), 1);
+        assert_eq!(stuck.len(), 1);
         state.hang.store(false, Ordering::SeqCst);
         release.send(()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while !fs.stuck.is_empty() && Instant::now() < deadline {
+        while !stuck.is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
             render(&mut fs).unwrap();
         }
-        assert!(fs.stuck.is_empty());
+        assert!(stuck.is_empty());
     }
 
     #[test]
     fn mounts_may_come_and_go_between_cycles() {
         let dir = TempDir::new();
         let (_, statfs, _) = fake();
-        let mut fs = Filesystem::with_statfs(
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
@@ -919,7 +796,7 @@ mod tests {
             assert_ne!(path, Path::new("/"), "simulated statfs bug");
             Ok(FsStats::default())
         });
-        let mut fs = Filesystem::with_statfs(
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),
@@ -938,22 +815,6 @@ mod tests {
     }
 
     #[test]
-    fn real_statfs_sizes_are_blocks_times_block_size() {
-        let dir = TempDir::new();
-        let stats = statfs(dir.path()).unwrap();
-        assert!(stats.size_bytes > 0.0 && stats.size_bytes >= stats.free_bytes);
-        assert!(stats.free_bytes >= stats.avail_bytes);
-        let raw = nix::sys::statfs::statfs(dir.path()).unwrap();
-        assert_eq!(
-            stats.size_bytes,
-            raw.blocks() as f64 * raw.block_size() as f64
-        );
-        assert_eq!(stats.files, raw.files() as f64);
-        let err = statfs(&dir.path().join("missing")).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::NotFound);
-    }
-
-    #[test]
     fn huge_sizes_come_through() {
         let dir = TempDir::new();
         dir.write("proc/1/mounts", "/dev/vda / ext4 rw 0 0\n");
@@ -964,7 +825,7 @@ mod tests {
                 ..FsStats::default()
             })
         });
-        let mut fs = Filesystem::with_statfs(
+        let mut fs = Filesystem::new(
             &dir.path().join("proc"),
             Path::new("/"),
             &options(5_000),

@@ -3,7 +3,8 @@
 //! Parsed here rather than with `procfs::LoadAverage`, which reads the figures as
 //! `f32`: 0.31 would become 0.3100000023841858 and no longer equal node_exporter's.
 
-use super::{read_file, Collector, Error};
+use super::{Build, CollectError, Collector, Context, read_file};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -27,12 +28,18 @@ const FAMILIES: [(&str, &str); 3] = [
     ("node_load15", "15m load average."),
 ];
 
-impl Collector for Loadavg {
-    fn name(&self) -> &'static str {
-        "loadavg"
-    }
+impl Build for Loadavg {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/loadavg"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Loadavg::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Loadavg {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         read_file(&self.path, &mut self.buf)?;
         let mut fields = self.buf.split_ascii_whitespace();
         let mut loads = [0.0; 3];
@@ -43,7 +50,7 @@ impl Collector for Loadavg {
                 .ok()
                 .filter(|v| v.is_finite())
                 .ok_or_else(|| {
-                    Error::parse(
+                    CollectError::parse(
                         &self.path,
                         1,
                         format!("expected a load average, got {field:?}"),

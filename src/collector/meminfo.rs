@@ -6,7 +6,8 @@
 //! `<Field>_bytes` times 1024; a value without a unit (`HugePages_Total`) keeps its
 //! name and value.
 
-use super::{read_file, Collector, Error, Seen};
+use super::{Build, CollectError, Collector, Context, Seen, read_file};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -80,12 +81,18 @@ fn parse_line(line: &str) -> Result<(FieldName<'_>, f64), String> {
     }
 }
 
-impl Collector for Meminfo {
-    fn name(&self) -> &'static str {
-        "meminfo"
-    }
+impl Build for Meminfo {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/meminfo"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Meminfo::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Meminfo {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         read_file(&self.path, &mut self.buf)?;
         self.seen.clear();
         for (index, line) in self.buf.lines().enumerate() {
@@ -93,7 +100,7 @@ impl Collector for Meminfo {
                 continue;
             }
             let (field, value) =
-                parse_line(line).map_err(|e| Error::parse(&self.path, index + 1, e))?;
+                parse_line(line).map_err(|e| CollectError::parse(&self.path, index + 1, e))?;
             self.name.clear();
             // Writing into a String cannot fail.
             let _ = write!(self.name, "{field}");

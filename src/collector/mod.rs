@@ -1,44 +1,58 @@
 //! Collectors: each reads some files under /proc or /sys and writes node_exporter's
 //! metric families into the cycle's batch.
 //!
-//! One collector per file, all behind [`Collector`]. The [`Registry`] times each one,
-//! rolls back whatever a failing collector wrote, reports
+//! One collector per file, all behind [`Collector`], each built by its [`Build`] impl
+//! from its options. The [`table`] lists them all; the [`Registry`] builds the enabled
+//! ones, keeps them across reloads whose settings leave them unchanged, times each
+//! one, rolls back whatever a failing collector wrote, reports
 //! `node_scrape_collector_{duration_seconds,success}` as node_exporter does, and logs a
 //! collector's failure once when it starts failing and once when it recovers.
 
-pub mod cpu;
-pub mod diskstats;
-pub mod entropy;
 mod file;
-pub mod filefd;
-pub mod filesystem;
-pub mod loadavg;
-pub mod meminfo;
-pub mod netclass;
-pub mod netdev;
-pub mod netstat;
-pub mod pressure;
-pub mod process;
+mod registry;
 mod seen;
-pub mod sockstat;
-pub mod stat;
+mod statfs;
 mod sysconf;
-pub mod time;
-pub mod uname;
-pub mod vmstat;
+#[macro_use]
+pub mod table;
+
+// The collector table: one row per collector, in the order they run (see `table`).
+// A row declares the module `src/collector/<name>.rs`, names the type in it and
+// says whether the collector runs by default.
+collectors! {
+    loadavg: Loadavg = on,
+    meminfo (alias "memory"): Meminfo = on,
+    cpu: Cpu = on,
+    stat: Stat = on,
+    diskstats: Diskstats = on,
+    netdev: Netdev = on,
+    netclass: Netclass = on,
+    uname: Uname = on,
+    time: Time = on,
+    entropy: Entropy = on,
+    filefd: Filefd = on,
+    vmstat: Vmstat = on,
+    pressure: Pressure = on,
+    sockstat: Sockstat = on,
+    netstat: Netstat = on,
+    filesystem: Filesystem = on,
+    process: Process = on,
+}
 
 pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
+pub use registry::Registry;
 pub use seen::Seen;
+pub use statfs::{FsStats, StatfsFn, StuckMounts};
 
-use crate::batch::{Batch, Kind};
-use crate::config::Config;
+use crate::batch::Batch;
+use crate::config::collectors::Options;
+use crate::config::Paths;
 use std::fmt;
 use std::path::Path;
-use std::time::Instant;
 
 /// Why a collector produced nothing this cycle.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error {
+pub struct CollectError {
     message: String,
     no_data: bool,
 }
@@ -64,9 +78,9 @@ fn bounded(mut message: String) -> String {
     message
 }
 
-impl Error {
+impl CollectError {
     pub fn new(message: impl Into<String>) -> Self {
-        Error {
+        CollectError {
             message: bounded(message.into()),
             no_data: false,
         }
@@ -74,19 +88,19 @@ impl Error {
 
     /// A file that could not be read.
     pub fn io(path: &Path, err: &std::io::Error) -> Self {
-        Error::new(format!("{}: {err}", path.display()))
+        CollectError::new(format!("{}: {err}", path.display()))
     }
 
     /// A file whose line `line` (1-based) did not parse.
     pub fn parse(path: &Path, line: usize, what: impl fmt::Display) -> Self {
-        Error::new(format!("{} line {line}: {what}", path.display()))
+        CollectError::new(format!("{} line {line}: {what}", path.display()))
     }
 
     /// The kernel does not provide what the collector reads (node_exporter's
     /// `ErrNoData`): success is 0 as for any error, but it is logged at debug level
     /// only, since it is how this machine is, not something going wrong.
     pub fn no_data(message: impl Into<String>) -> Self {
-        Error {
+        CollectError {
             message: bounded(message.into()),
             no_data: true,
         }
@@ -97,184 +111,56 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for CollectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for CollectError {}
 
 /// A source of metric families.
 pub trait Collector {
-    /// The collector's name in config and in `node_scrape_collector_*{collector=...}`.
-    fn name(&self) -> &'static str;
-
     /// Writes this cycle's families into `out`. On error, whatever was written is
     /// rolled back by the registry.
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error>;
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError>;
 }
 
-struct Entry {
-    collector: Box<dyn Collector>,
-    /// Outcome of the last run; `None` before the first.
-    ok: Option<bool>,
-    seconds: f64,
+/// How a collector is made from its options; the [`table`] calls it.
+pub trait Build: Collector + Sized + 'static {
+    /// The collector's entry under `collectors:` (see [`crate::config::collectors`]).
+    type Options: Options;
+
+    /// Examples of the files it reads, relative to a root whose `proc/`, `sys/` and
+    /// `root/` are `paths.procfs`, `sysfs` and `rootfs` (a per-device file under a
+    /// device called `eth0`, `sda`, ...). The fuzz harness writes arbitrary bytes
+    /// into each of them.
+    const SOURCES: &'static [&'static str];
+
+    fn build(context: &Context<'_>, options: &Self::Options) -> Self;
 }
 
-/// The enabled collectors, in a fixed order.
-pub struct Registry {
-    entries: Vec<Entry>,
+/// What every collector is built with.
+pub struct Context<'a> {
+    pub paths: &'a Paths,
+    pub resources: &'a Resources,
 }
 
-impl Registry {
-    /// Builds the collectors the config enables.
-    /// `stuck_mounts` is kept by the caller across reloads (see [`filesystem::StuckMounts`]).
-    pub fn from_config(config: &Config, stuck_mounts: &filesystem::StuckMounts) -> Self {
-        let enabled = &config.collectors;
-        let paths = &config.paths;
-        let mut list: Vec<Box<dyn Collector>> = Vec::new();
-        if enabled.loadavg {
-            list.push(Box::new(loadavg::Loadavg::new(&paths.procfs)));
-        }
-        if enabled.memory {
-            list.push(Box::new(meminfo::Meminfo::new(&paths.procfs)));
-        }
-        if enabled.cpu {
-            list.push(Box::new(cpu::Cpu::new(&paths.procfs, &paths.sysfs)));
-        }
-        if enabled.stat {
-            list.push(Box::new(stat::Stat::new(&paths.procfs)));
-        }
-        if enabled.diskstats {
-            let filter = config.diskstats.filter();
-            list.push(Box::new(diskstats::Diskstats::new(
-                &paths.procfs,
-                &paths.rootfs,
-                filter,
-            )));
-        }
-        if enabled.netdev {
-            let filter = config.netdev.filter();
-            list.push(Box::new(netdev::Netdev::new(
-                &paths.procfs,
-                &paths.sysfs,
-                filter,
-            )));
-        }
-        if enabled.netclass {
-            // node_exporter's netclass filter is its own flag, ignoring nothing by
-            // default; one filter for both keeps the two views of a device together.
-            let filter = config.netdev.filter();
-            list.push(Box::new(netclass::Netclass::new(&paths.sysfs, filter)));
-        }
-        if enabled.uname {
-            list.push(Box::new(uname::Uname::new()));
-        }
-        if enabled.time {
-            list.push(Box::new(time::Time::new(&paths.sysfs)));
-        }
-        if enabled.entropy {
-            list.push(Box::new(entropy::Entropy::new(&paths.procfs)));
-        }
-        if enabled.filefd {
-            list.push(Box::new(filefd::Filefd::new(&paths.procfs)));
-        }
-        if enabled.vmstat {
-            list.push(Box::new(vmstat::Vmstat::new(&paths.procfs)));
-        }
-        if enabled.pressure {
-            list.push(Box::new(pressure::Pressure::new(&paths.procfs)));
-        }
-        if enabled.sockstat {
-            list.push(Box::new(sockstat::Sockstat::new(&paths.procfs)));
-        }
-        if enabled.netstat {
-            list.push(Box::new(netstat::Netstat::new(&paths.procfs)));
-        }
-        if enabled.filesystem {
-            list.push(Box::new(filesystem::Filesystem::new(
-                &paths.procfs,
-                &paths.rootfs,
-                &config.filesystem,
-                stuck_mounts.clone(),
-            )));
-        }
-        if enabled.process {
-            // The agent's own /proc, whatever paths.procfs says.
-            list.push(Box::new(process::Process::new(Path::new("/proc"))));
-        }
-        Registry::new(list)
-    }
+/// What collectors share and what outlives any one of them: kept by the registry
+/// for the life of the process, across reloads.
+#[derive(Clone)]
+pub struct Resources {
+    /// statfs(2), or a stand-in for tests and fuzzing.
+    pub statfs: StatfsFn,
+    /// Mounts whose statfs hangs in the kernel: never waited on twice.
+    pub stuck_mounts: StuckMounts,
+}
 
-    pub fn new(collectors: Vec<Box<dyn Collector>>) -> Self {
-        let entries = collectors
-            .into_iter()
-            .map(|collector| Entry {
-                collector,
-                ok: None,
-                seconds: 0.0,
-            })
-            .collect();
-        Registry { entries }
-    }
-
-    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.entries.iter().map(|e| e.collector.name())
-    }
-
-    /// Runs every collector into `out`, then writes the scrape metrics.
-    pub fn collect(&mut self, out: &mut Batch) {
-        for entry in &mut self.entries {
-            let mark = out.mark();
-            let started = Instant::now();
-            let result = entry.collector.collect(out);
-            entry.seconds = started.elapsed().as_secs_f64();
-            let name = entry.collector.name();
-            let ok = match result {
-                Ok(()) => {
-                    if entry.ok == Some(false) {
-                        log::info!("collector {name} recovered");
-                    }
-                    true
-                }
-                Err(e) => {
-                    out.rollback(mark);
-                    if e.is_no_data() {
-                        log::debug!("collector {name} returned no data: {e}");
-                    } else if entry.ok == Some(false) {
-                        log::debug!("collector {name} still failing: {e}");
-                    } else {
-                        log::warn!("collector {name} failed: {e}");
-                    }
-                    false
-                }
-            };
-            entry.ok = Some(ok);
-        }
-        self.write_scrape_metrics(out);
-    }
-
-    fn write_scrape_metrics(&self, out: &mut Batch) {
-        let mut duration = out.family(
-            "node_scrape_collector_duration_seconds",
-            "node_exporter: Duration of a collector scrape.",
-            Kind::Gauge,
-        );
-        for entry in &self.entries {
-            duration.sample(&[("collector", entry.collector.name())], entry.seconds);
-        }
-        let mut success = out.family(
-            "node_scrape_collector_success",
-            "node_exporter: Whether a collector succeeded.",
-            Kind::Gauge,
-        );
-        for entry in &self.entries {
-            let ok = entry.ok.unwrap_or(false);
-            success.sample(
-                &[("collector", entry.collector.name())],
-                f64::from(u8::from(ok)),
-            );
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            statfs: std::sync::Arc::new(statfs::statfs),
+            stuck_mounts: StuckMounts::default(),
         }
     }
 }
@@ -286,7 +172,7 @@ mod tests {
     #[test]
     fn a_huge_line_quoted_in_an_error_is_cut() {
         let line = format!("é{}", "x".repeat(3 << 20));
-        let err = Error::parse(Path::new("/proc/net/dev"), 7, format!("got {line:?}"));
+        let err = CollectError::parse(Path::new("/proc/net/dev"), 7, format!("got {line:?}"));
         let text = err.to_string();
         assert!(
             text.starts_with("/proc/net/dev line 7: got \"éxxx"),
@@ -294,11 +180,11 @@ mod tests {
         );
         assert!(text.len() < MAX_MESSAGE_BYTES + 64, "{}", text.len());
         assert!(text.ends_with(" bytes cut)"), "{text}");
-        let no_data = Error::no_data("y".repeat(10_000));
+        let no_data = CollectError::no_data("y".repeat(10_000));
         assert!(no_data.to_string().len() < MAX_MESSAGE_BYTES + 64);
         assert!(no_data.is_no_data());
         // A message cut inside a multi-byte character is cut before it.
-        let text = Error::new(format!(
+        let text = CollectError::new(format!(
             "{}é{}",
             "a".repeat(MAX_MESSAGE_BYTES - 1),
             "b".repeat(600)
@@ -307,6 +193,6 @@ mod tests {
         assert!(text.starts_with(&"a".repeat(MAX_MESSAGE_BYTES - 1)));
         assert_eq!(text.as_bytes()[MAX_MESSAGE_BYTES - 1], "…".as_bytes()[0]);
         // Short messages are untouched.
-        assert_eq!(Error::new("short").to_string(), "short");
+        assert_eq!(CollectError::new("short").to_string(), "short");
     }
 }

@@ -20,16 +20,39 @@
 //! number that does not parse fails the collector (node_exporter exports it as 0). A
 //! device whose directory vanishes between listing and reading is skipped rather
 //! than failing the collector. `ifalias` is exported whole (node_exporter cuts
-//! every value at 128 bytes). The device filter is the netdev collector's
-//! (node_exporter's own netclass filter ignores nothing by default, as does
-//! sc-agent's netdev default).
+//! every value at 128 bytes). The device filter is this collector's own
+//! (`collectors.netclass.device_include`/`device_exclude`, node_exporter's
+//! `--collector.netclass.ignored-devices`), which ignores nothing by default.
 
-use super::{list_dir, read_value, set_path, Collector, Error};
+use super::{Build, CollectError, Collector, Context, list_dir, read_value, set_path};
 use crate::batch::{Batch, Kind};
-use crate::config::Filter;
+use crate::config::collectors;
+use crate::config::{Filter, Pattern};
+use serde::{Deserialize, Serialize};
 use nix::errno::Errno;
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// `collectors.netclass`: which devices to report.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// Only devices whose name matches (anywhere, unless anchored).
+    pub device_include: Option<Pattern>,
+    /// Devices whose name matches are left out.
+    pub device_exclude: Option<Pattern>,
+}
+
+impl Options {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            include: self.device_include.clone(),
+            exclude: self.device_exclude.clone(),
+        }
+    }
+}
+
+impl collectors::Options for Options {}
 
 /// A numeric attribute file and the family it becomes.
 struct Number {
@@ -114,13 +137,13 @@ impl Netclass {
     }
 
     /// Lists this cycle's devices: every entry that is not a regular file.
-    fn list(&mut self) -> Result<(), Error> {
+    fn list(&mut self) -> Result<(), CollectError> {
         let filter = &self.filter;
         let keep = |entry: &std::fs::DirEntry, name: &str| {
             !entry.file_type().is_ok_and(|t| t.is_file()) && filter.allows(name)
         };
         self.len =
-            list_dir(&self.dir, &mut self.names, keep).map_err(|e| Error::io(&self.dir, &e))?;
+            list_dir(&self.dir, &mut self.names, keep).map_err(|e| CollectError::io(&self.dir, &e))?;
         if self.devices.len() < self.len {
             self.devices.resize_with(self.len, Device::default);
         }
@@ -128,7 +151,7 @@ impl Netclass {
     }
 
     /// Reads the attributes of the listed devices; drops devices that vanished.
-    fn read(&mut self) -> Result<(), Error> {
+    fn read(&mut self) -> Result<(), CollectError> {
         let mut kept = 0;
         for index in 0..self.len {
             let mut files = Files {
@@ -191,12 +214,18 @@ impl Netclass {
     }
 }
 
-impl Collector for Netclass {
-    fn name(&self) -> &'static str {
-        "netclass"
-    }
+impl Build for Netclass {
+    type Options = Options;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["sys/class/net/eth0/operstate", "sys/class/net/eth0/mtu", "sys/class/net/eth0/address", "sys/class/net/eth0/speed", "sys/class/net/eth0/flags", "sys/class/net/eth0/carrier", "sys/class/net/eth0/duplex", "sys/class/net/eth0/ifalias"];
+
+    fn build(context: &Context<'_>, options: &Options) -> Self {
+        Netclass::new(&context.paths.sysfs, options.filter())
+    }
+}
+
+impl Collector for Netclass {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         self.list()?;
         self.read()?;
         self.write(out);
@@ -214,14 +243,14 @@ struct Files<'a> {
 impl Files<'_> {
     /// Reads one device's attributes; `false` when none of them exists, which means
     /// the device went away after the listing.
-    fn read_device(&mut self, name: &str, device: &mut Device) -> Result<bool, Error> {
+    fn read_device(&mut self, name: &str, device: &mut Device) -> Result<bool, CollectError> {
         let mut found = false;
         for (number, slot) in NUMBERS.iter().zip(&mut device.numbers) {
             *slot = None;
             if self.read(name, number.file, &mut found)? {
                 let text = self.value.trim();
                 let parsed = parse_int(text).ok_or_else(|| {
-                    Error::parse(self.path, 1, format!("expected an integer, got {text:?}"))
+                    CollectError::parse(self.path, 1, format!("expected an integer, got {text:?}"))
                 })?;
                 *slot = Some(parsed);
             }
@@ -237,7 +266,7 @@ impl Files<'_> {
 
     /// Reads `device/file` into `value`; `false` when node_exporter would treat it as
     /// absent. Sets `found` when the file exists.
-    fn read(&mut self, device: &str, file: &str, found: &mut bool) -> Result<bool, Error> {
+    fn read(&mut self, device: &str, file: &str, found: &mut bool) -> Result<bool, CollectError> {
         set_path(self.path, self.dir, &[device, file]);
         match read_value(self.path, self.value) {
             Ok(_) => {
@@ -249,7 +278,7 @@ impl Files<'_> {
                 *found = true;
                 Ok(false)
             }
-            Err(e) => Err(Error::io(self.path, &e)),
+            Err(e) => Err(CollectError::io(self.path, &e)),
         }
     }
 }

@@ -11,11 +11,34 @@
 //! line. A line with fewer than 16 numbers, or a number that does not parse, fails
 //! the collector (node_exporter's parser panics on the former).
 
-use super::{read_file, read_value, set_path, Collector, Error, Seen};
+use super::{Build, CollectError, Collector, Context, Seen, read_file, read_value, set_path};
 use crate::batch::{Batch, Kind};
-use crate::config::Filter;
+use crate::config::collectors;
+use crate::config::{Filter, Pattern};
+use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+
+/// `collectors.netdev`: which devices to report.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// Only devices whose name matches (anywhere, unless anchored).
+    pub device_include: Option<Pattern>,
+    /// Devices whose name matches are left out.
+    pub device_exclude: Option<Pattern>,
+}
+
+impl Options {
+    pub fn filter(&self) -> Filter {
+        Filter {
+            include: self.device_include.clone(),
+            exclude: self.device_exclude.clone(),
+        }
+    }
+}
+
+impl collectors::Options for Options {}
 
 /// The columns of /proc/net/dev, with node_exporter's names.
 const COLUMNS: [&str; 16] = [
@@ -74,14 +97,14 @@ impl Netdev {
         }
     }
 
-    fn parse(&mut self) -> Result<(), Error> {
+    fn parse(&mut self) -> Result<(), CollectError> {
         self.devices.clear();
         self.seen.clear();
         let base = self.buf.as_ptr() as usize;
         let lines = self.buf.lines().enumerate().skip(HEADER_LINES);
         for (index, line) in lines.filter(|(_, l)| !l.trim().is_empty()) {
             let device = parse_line(line, line.as_ptr() as usize - base)
-                .map_err(|e| Error::parse(&self.path, index + 1, e))?;
+                .map_err(|e| CollectError::parse(&self.path, index + 1, e))?;
             let name = &self.buf[device.name.clone()];
             if self.filter.allows(name) && self.seen.first(name) {
                 self.devices.push(device);
@@ -131,12 +154,18 @@ impl Netdev {
     }
 }
 
-impl Collector for Netdev {
-    fn name(&self) -> &'static str {
-        "netdev"
-    }
+impl Build for Netdev {
+    type Options = Options;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/net/dev"];
+
+    fn build(context: &Context<'_>, options: &Options) -> Self {
+        Netdev::new(&context.paths.procfs, &context.paths.sysfs, options.filter())
+    }
+}
+
+impl Collector for Netdev {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         read_file(&self.path, &mut self.buf)?;
         self.parse()?;
         self.read_nohandler();

@@ -20,7 +20,8 @@
 //! repeated across files would keep the last one; here a name already exported this
 //! cycle is skipped (the first wins), so a duplicate can never reach the output.
 
-use super::{read_file, read_optional_file, Collector, Error};
+use super::{Build, CollectError, Collector, Context, read_file, read_optional_file};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -138,13 +139,13 @@ impl Writer<'_> {
     }
 
     /// A netstat or snmp file: pairs of `Proto: names...` and `Proto: values...`.
-    fn pairs(&mut self, path: &Path, text: &str) -> Result<(), Error> {
+    fn pairs(&mut self, path: &Path, text: &str) -> Result<(), CollectError> {
         let mut lines = text
             .lines()
             .enumerate()
             .filter(|(_, line)| !line.trim().is_empty());
         while let Some((index, header)) = lines.next() {
-            let error = |what: String| Error::parse(path, index + 1, what);
+            let error = |what: String| CollectError::parse(path, index + 1, what);
             let (_, values) = lines
                 .next()
                 .ok_or_else(|| error(format!("no values line after {header:?}")))?;
@@ -171,7 +172,7 @@ impl Writer<'_> {
     }
 
     /// The snmp6 file: `Ip6InOctets 128` lines; lines without a `6` are skipped.
-    fn snmp6(&mut self, path: &Path, text: &str) -> Result<(), Error> {
+    fn snmp6(&mut self, path: &Path, text: &str) -> Result<(), CollectError> {
         for (index, line) in text.lines().enumerate() {
             let mut fields = line.split_ascii_whitespace();
             let (Some(name), Some(value)) = (fields.next(), fields.next()) else {
@@ -181,7 +182,7 @@ impl Writer<'_> {
                 continue;
             };
             let (protocol, field) = name.split_at(six + 1);
-            let error = |what: String| Error::parse(path, index + 1, what);
+            let error = |what: String| CollectError::parse(path, index + 1, what);
             let value = parse_value(name, value).map_err(error)?;
             self.write(protocol, field, value).map_err(error)?;
         }
@@ -189,12 +190,18 @@ impl Writer<'_> {
     }
 }
 
-impl Collector for Netstat {
-    fn name(&self) -> &'static str {
-        "netstat"
-    }
+impl Build for Netstat {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/net/netstat", "proc/net/snmp", "proc/net/snmp6"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Netstat::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Netstat {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         let Netstat {
             netstat,
             snmp,

@@ -12,12 +12,13 @@
 //! - a kernel without PSI (before 4.20, or `CONFIG_PSI` off, or `psi=0`) has no
 //!   /proc/pressure files: node_exporter then reports `ErrNoData`, that is success 0
 //!   and a debug log line rather than an error. A missing file gives
-//!   [`Error::no_data`] here, which the registry treats the same way.
+//!   [`CollectError::no_data`] here, which the registry treats the same way.
 //!
 //! Where node_exporter would crash on a nil pointer (a file without its `some` or
 //! `full` line), this collector fails with a parse error instead.
 
-use super::{read_optional_file, Collector, Error};
+use super::{Build, CollectError, Collector, Context, read_optional_file};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -77,11 +78,11 @@ impl Pressure {
         }
     }
 
-    /// Reads the three files; a missing one means no PSI: [`Error::no_data`].
-    fn read(&mut self) -> Result<(), Error> {
+    /// Reads the three files; a missing one means no PSI: [`CollectError::no_data`].
+    fn read(&mut self) -> Result<(), CollectError> {
         for (path, buf) in self.paths.iter().zip(&mut self.bufs) {
             if !read_optional_file(path, buf)? {
-                return Err(Error::no_data(format!(
+                return Err(CollectError::no_data(format!(
                     "{} does not exist: pressure stall information needs Linux 4.20 or later \
                      with CONFIG_PSI (and not psi=0)",
                     path.display()
@@ -93,13 +94,13 @@ impl Pressure {
 }
 
 /// The `total=` value, in microseconds, of the line starting with `prefix`.
-fn total(text: &str, prefix: &str, path: &Path) -> Result<u64, Error> {
+fn total(text: &str, prefix: &str, path: &Path) -> Result<u64, CollectError> {
     for (index, line) in text.lines().enumerate() {
         let mut fields = line.split_ascii_whitespace();
         if fields.next() != Some(prefix) {
             continue;
         }
-        let parse_error = |what: String| Error::parse(path, index + 1, what);
+        let parse_error = |what: String| CollectError::parse(path, index + 1, what);
         let value = fields
             .find_map(|field| field.strip_prefix("total="))
             .ok_or_else(|| parse_error(format!("no total= in {line:?}")))?;
@@ -107,19 +108,25 @@ fn total(text: &str, prefix: &str, path: &Path) -> Result<u64, Error> {
             .parse()
             .map_err(|_| parse_error(format!("expected total=<microseconds>, got {value:?}")));
     }
-    Err(Error::parse(
+    Err(CollectError::parse(
         path,
         text.lines().count() + 1,
         format!("no `{prefix}` line"),
     ))
 }
 
-impl Collector for Pressure {
-    fn name(&self) -> &'static str {
-        "pressure"
-    }
+impl Build for Pressure {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/pressure/cpu", "proc/pressure/io", "proc/pressure/memory"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Pressure::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Pressure {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         self.read()?;
         let mut totals = [0u64; FIGURES.len()];
         for (figure, total_us) in FIGURES.iter().zip(&mut totals) {

@@ -1,9 +1,11 @@
 //! `process_*` for the agent itself, as the Prometheus Go client reports its own
 //! process (node_exporter 1.5 serves these next to its node_* series).
 //!
-//! Reads `<proc>/self/stat`, `<proc>/self/limits` and `<proc>/self/fd`, where
-//! `<proc>` is always the agent's own /proc (not `paths.procfs`, which may be the
-//! host's, mounted into a container), plus `btime` from `<proc>/stat` once.
+//! Reads `<procfs>/self/stat`, `<procfs>/self/limits` and `<procfs>/self/fd`, plus
+//! `btime` from `<procfs>/stat` once, through `paths.procfs` like every collector:
+//! `self` in any procfs mount is the reading process as that mount's PID namespace
+//! sees it, so a containerised agent reading the host's /proc (`/host/proc`) still
+//! finds itself, and a fixture tree can stand in for it.
 //!
 //! - `process_cpu_seconds_total`: utime + stime, in clock ticks, over `CLK_TCK`;
 //! - `process_resident_memory_bytes`: RSS pages times the page size;
@@ -26,7 +28,8 @@
 //! malformed file must only fail this collector. `Stat` also reads into a fresh
 //! buffer every call (it implements `FromRead`, not `FromBufRead`).
 
-use super::{read_file, sysconf, Collector, Error};
+use super::{Build, CollectError, Collector, Context, read_file, sysconf};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -76,32 +79,32 @@ impl Process {
         }
     }
 
-    fn read_stat(&mut self) -> Result<Stat, Error> {
+    fn read_stat(&mut self) -> Result<Stat, CollectError> {
         read_file(&self.stat, &mut self.buf)?;
-        parse_stat(&self.buf).map_err(|e| Error::parse(&self.stat, 1, e))
+        parse_stat(&self.buf).map_err(|e| CollectError::parse(&self.stat, 1, e))
     }
 
     /// The soft limits on open files and address space.
-    fn read_limits(&mut self) -> Result<(f64, f64), Error> {
+    fn read_limits(&mut self) -> Result<(f64, f64), CollectError> {
         read_file(&self.limits, &mut self.buf)?;
         let soft = |name: &str| {
-            soft_limit(&self.buf, name).map_err(|(line, e)| Error::parse(&self.limits, line, e))
+            soft_limit(&self.buf, name).map_err(|(line, e)| CollectError::parse(&self.limits, line, e))
         };
         Ok((soft("Max open files")?, soft("Max address space")?))
     }
 
-    fn open_fds(&self) -> Result<f64, Error> {
-        let entries = std::fs::read_dir(&self.fd).map_err(|e| Error::io(&self.fd, &e))?;
+    fn open_fds(&self) -> Result<f64, CollectError> {
+        let entries = std::fs::read_dir(&self.fd).map_err(|e| CollectError::io(&self.fd, &e))?;
         let mut count = 0u64;
         for entry in entries {
-            entry.map_err(|e| Error::io(&self.fd, &e))?;
+            entry.map_err(|e| CollectError::io(&self.fd, &e))?;
             count += 1;
         }
         Ok(count as f64)
     }
 
     /// The boot time in seconds since the epoch, from `btime` in `<proc>/stat`.
-    fn boot_time(&self) -> Result<f64, Error> {
+    fn boot_time(&self) -> Result<f64, CollectError> {
         // Read once per process into a buffer of its own: /proc/stat is large on
         // machines with many CPUs, and `buf` should not keep that size.
         let mut text = String::new();
@@ -111,11 +114,11 @@ impl Process {
             .enumerate()
             .find(|(_, line)| line.starts_with("btime "))
             .ok_or_else(|| {
-                Error::parse(&self.system_stat, text.lines().count() + 1, "no btime line")
+                CollectError::parse(&self.system_stat, text.lines().count() + 1, "no btime line")
             })?;
         let value = line["btime ".len()..].trim();
         value.parse::<u64>().map(|v| v as f64).map_err(|_| {
-            Error::parse(
+            CollectError::parse(
                 &self.system_stat,
                 index + 1,
                 format!("btime: expected seconds, got {value:?}"),
@@ -177,12 +180,18 @@ fn soft_limit(text: &str, name: &str) -> Result<f64, (usize, String)> {
     }
 }
 
-impl Collector for Process {
-    fn name(&self) -> &'static str {
-        "process"
-    }
+impl Build for Process {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/self/stat", "proc/self/limits"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Process::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Process {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         let stat = self.read_stat()?;
         let (max_fds, max_address_space) = self.read_limits()?;
         let open_fds = self.open_fds()?;

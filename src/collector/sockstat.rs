@@ -15,7 +15,8 @@
 //! - a malformed line (fewer than one pair, an odd field count, a value that is not a
 //!   whole number) fails the collector.
 
-use super::{read_optional_file, sysconf, Collector, Error, Seen};
+use super::{Build, CollectError, Collector, Context, Seen, read_optional_file, sysconf};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -123,12 +124,18 @@ fn write_line(out: &mut Batch, line: &Line<'_>, ipv6: bool, page_size: u64) {
     }
 }
 
-impl Collector for Sockstat {
-    fn name(&self) -> &'static str {
-        "sockstat"
-    }
+impl Build for Sockstat {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/net/sockstat", "proc/net/sockstat6"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Sockstat::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Sockstat {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         let Sockstat {
             paths,
             page_size,
@@ -145,7 +152,7 @@ impl Collector for Sockstat {
                 if text.trim().is_empty() {
                     continue;
                 }
-                let line = parse_line(text).map_err(|e| Error::parse(path, index + 1, e))?;
+                let line = parse_line(text).map_err(|e| CollectError::parse(path, index + 1, e))?;
                 if seen.first(line.protocol) {
                     write_line(out, &line, ipv6, *page_size);
                 }

@@ -9,7 +9,8 @@
 //! missing line is an error, so a broken /proc/stat shows as a failed collector rather
 //! than as a boot time of 1970.
 
-use super::{read_file, Collector, Error};
+use super::{Build, CollectError, Collector, Context, read_file};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -76,7 +77,7 @@ const FIELDS: [Field; 6] = [
 
 impl Stat {
     /// The first number of each line in [`FIELDS`], in that order.
-    fn parse(&self) -> Result<[f64; FIELDS.len()], Error> {
+    fn parse(&self) -> Result<[f64; FIELDS.len()], CollectError> {
         let mut values = [None; FIELDS.len()];
         for (index, line) in self.buf.lines().enumerate() {
             let mut words = line.split_ascii_whitespace();
@@ -86,7 +87,7 @@ impl Stat {
             };
             let word = words.next().unwrap_or_default();
             let value: u64 = word.parse().map_err(|_| {
-                Error::parse(
+                CollectError::parse(
                     &self.path,
                     index + 1,
                     format!("{key}: expected a whole number, got {word:?}"),
@@ -97,19 +98,25 @@ impl Stat {
         let mut out = [0.0; FIELDS.len()];
         for ((field, value), slot) in FIELDS.iter().zip(values).zip(&mut out) {
             *slot = value.ok_or_else(|| {
-                Error::new(format!("{}: no `{}` line", self.path.display(), field.key))
+                CollectError::new(format!("{}: no `{}` line", self.path.display(), field.key))
             })?;
         }
         Ok(out)
     }
 }
 
-impl Collector for Stat {
-    fn name(&self) -> &'static str {
-        "stat"
-    }
+impl Build for Stat {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/stat"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Stat::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Stat {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         read_file(&self.path, &mut self.buf)?;
         let values = self.parse()?;
         for (field, value) in FIELDS.iter().zip(values) {

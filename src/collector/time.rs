@@ -13,7 +13,8 @@
 //!   node_exporter's; a sysfs without the clocksource directory just has no
 //!   clocksource series.
 
-use super::{list_dir, read_value, set_path, Collector, Error};
+use super::{Build, CollectError, Collector, Context, list_dir, read_value, set_path};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -55,7 +56,7 @@ impl Time {
     }
 
     /// Lists the `clocksource<digit>...` directories and reads their two files.
-    fn read(&mut self) -> Result<(), Error> {
+    fn read(&mut self) -> Result<(), CollectError> {
         // Like node_exporter's glob, an unreadable directory means no clocksources.
         self.len =
             list_dir(&self.dir, &mut self.names, |_, name| is_clocksource(name)).unwrap_or(0);
@@ -71,7 +72,7 @@ impl Time {
             ] {
                 set_path(&mut self.scratch, &self.dir, &[name, file]);
                 let text = read_value(&self.scratch, &mut self.value)
-                    .map_err(|e| Error::io(&self.scratch, &e))?;
+                    .map_err(|e| CollectError::io(&self.scratch, &e))?;
                 into.clear();
                 into.push_str(text);
             }
@@ -110,17 +111,23 @@ impl Time {
     }
 }
 
-impl Collector for Time {
-    fn name(&self) -> &'static str {
-        "time"
-    }
+impl Build for Time {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["sys/devices/system/clocksource/clocksource0/available_clocksource", "sys/devices/system/clocksource/clocksource0/current_clocksource"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Time::new(&context.paths.sysfs)
+    }
+}
+
+impl Collector for Time {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_err(|e| Error::new(format!("system clock before 1970: {e}")))?;
+            .map_err(|e| CollectError::new(format!("system clock before 1970: {e}")))?;
         let offset = zone::local(now.as_secs(), &mut self.zone)
-            .ok_or_else(|| Error::new("cannot tell the local time zone"))?;
+            .ok_or_else(|| CollectError::new("cannot tell the local time zone"))?;
         self.read()?;
         out.family(
             "node_time_seconds",

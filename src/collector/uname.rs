@@ -4,7 +4,8 @@
 //! The call is made every cycle: the host name can change while the agent runs.
 //! Bytes that are not UTF-8 become U+FFFD (node_exporter would fail on them).
 
-use super::{Collector, Error};
+use super::{Build, CollectError, Collector, Context};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use nix::sys::utsname::{uname, UtsName};
 
@@ -34,13 +35,20 @@ fn write(uts: &UtsName, out: &mut Batch) {
     .value(1.0);
 }
 
-impl Collector for Uname {
-    fn name(&self) -> &'static str {
-        "uname"
-    }
+impl Build for Uname {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
-        let uts = uname().map_err(|e| Error::new(format!("uname: {e}")))?;
+    /// uname(2) only.
+    const SOURCES: &'static [&'static str] = &[];
+
+    fn build(_context: &Context<'_>, _options: &NoOptions) -> Self {
+        Uname::new()
+    }
+}
+
+impl Collector for Uname {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
+        let uts = uname().map_err(|e| CollectError::new(format!("uname: {e}")))?;
         write(&uts, out);
         Ok(())
     }

@@ -15,7 +15,8 @@
 //! Parsed here rather than with `procfs::vmstat()`, which builds a fresh `HashMap`
 //! of owned names every call and loses the file's order.
 
-use super::{read_file, Collector, Error, Seen};
+use super::{Build, CollectError, Collector, Context, Seen, read_file};
+use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::path::{Path, PathBuf};
 
@@ -69,12 +70,18 @@ fn parse_line(line: &str) -> Result<(&str, f64), String> {
     Ok((field, value))
 }
 
-impl Collector for Vmstat {
-    fn name(&self) -> &'static str {
-        "vmstat"
-    }
+impl Build for Vmstat {
+    type Options = NoOptions;
 
-    fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+    const SOURCES: &'static [&'static str] = &["proc/vmstat"];
+
+    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
+        Vmstat::new(&context.paths.procfs)
+    }
+}
+
+impl Collector for Vmstat {
+    fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         read_file(&self.path, &mut self.buf)?;
         self.seen.clear();
         for (index, line) in self.buf.lines().enumerate() {
@@ -82,7 +89,7 @@ impl Collector for Vmstat {
                 continue;
             }
             let (field, value) =
-                parse_line(line).map_err(|e| Error::parse(&self.path, index + 1, e))?;
+                parse_line(line).map_err(|e| CollectError::parse(&self.path, index + 1, e))?;
             if !wanted(field) || !self.seen.first(field) {
                 continue;
             }

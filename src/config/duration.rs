@@ -82,7 +82,7 @@ impl fmt::Display for Millis {
 
 impl<'de> Deserialize<'de> for Millis {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        super::from_str_with(deserializer, "a duration like 250ms, 30s or 5m", |text| {
+        super::de::from_str_with(deserializer, "a duration like 250ms, 30s or 5m", |text| {
             parse(text).map(Millis)
         })
     }

@@ -1,6 +1,7 @@
 //! The `SC_*` environment variables, which win over the config file.
 
-use super::{duration, BasicAuth, Config, Millis, Secret};
+use super::remote_write::BasicAuth;
+use super::{duration, Config, Millis, Secret};
 use std::path::PathBuf;
 
 /// One `SC_*` variable and how it changes the config.
@@ -90,10 +91,10 @@ pub(super) const ENV_OVERRIDES: &[EnvOverride] = &[
         name: "SC_BASIC_AUTH_USERNAME",
         apply: |c, v| {
             let username = text(v)?;
-            match &mut c.basic_auth {
+            match &mut c.remote_write.basic_auth {
                 Some(auth) => auth.username = username,
                 None => {
-                    c.basic_auth = Some(BasicAuth {
+                    c.remote_write.basic_auth = Some(BasicAuth {
                         username,
                         password_file: None,
                         password: Secret::default(),
@@ -107,12 +108,14 @@ pub(super) const ENV_OVERRIDES: &[EnvOverride] = &[
         name: "SC_BASIC_AUTH_PASSWORD",
         apply: |c, v| {
             let password = Secret::from_text(v)?;
-            match &mut c.basic_auth {
+            match &mut c.remote_write.basic_auth {
                 Some(auth) => auth.password = password,
                 None => {
-                    return Err("basic_auth.username is not set (in the config or \
+                    return Err(
+                        "remote_write.basic_auth.username is not set (in the config or \
                                 SC_BASIC_AUTH_USERNAME); expected a user name with the password"
-                        .to_owned())
+                            .to_owned(),
+                    )
                 }
             }
             Ok(())
@@ -121,14 +124,14 @@ pub(super) const ENV_OVERRIDES: &[EnvOverride] = &[
     EnvOverride {
         name: "SC_BEARER_TOKEN",
         apply: |c, v| {
-            c.bearer_token = Secret::from_text(v)?;
+            c.remote_write.bearer_token = Secret::from_text(v)?;
             Ok(())
         },
     },
     EnvOverride {
         name: "SC_TLS_CA_FILE",
         apply: |c, v| {
-            c.tls.ca_file = Some(PathBuf::from(text(v)?));
+            c.remote_write.tls.ca_file = Some(PathBuf::from(text(v)?));
             Ok(())
         },
     },

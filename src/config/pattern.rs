@@ -47,7 +47,7 @@ impl PartialEq for Pattern {
 
 impl<'de> Deserialize<'de> for Pattern {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        super::from_str_with(deserializer, "a regular expression", Pattern::new)
+        super::de::from_str_with(deserializer, "a regular expression", Pattern::new)
     }
 }
 

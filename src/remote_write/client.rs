@@ -71,7 +71,7 @@ impl Reason {
 
 /// What became of one attempt.
 #[derive(Debug, PartialEq)]
-pub enum Outcome {
+pub enum SendOutcome {
     /// 2xx: delivered.
     Sent,
     /// A 4xx other than 429: the endpoint will never take this batch.
@@ -109,19 +109,17 @@ impl Target {
     /// `None` when the config prints to stdout.
     pub fn from_config(config: &Config) -> Option<Target> {
         let url = config.ingestor_endpoint.clone()?;
+        let rw = &config.remote_write;
         let mut redact = Vec::new();
-        let authorization = if let Some(auth) = &config.basic_auth {
+        let authorization = if let Some(auth) = &rw.basic_auth {
             let pair = format!("{}:{}", auth.username, auth.password.expose());
             let encoded = Secret::new(base64(pair.as_bytes()));
             let header = Secret::new(format!("Basic {}", encoded.expose()));
             redact.extend([encoded, auth.password.clone()]);
             Some(header)
-        } else if !config.bearer_token.is_empty() {
-            redact.push(config.bearer_token.clone());
-            Some(Secret::new(format!(
-                "Bearer {}",
-                config.bearer_token.expose()
-            )))
+        } else if !rw.bearer_token.is_empty() {
+            redact.push(rw.bearer_token.clone());
+            Some(Secret::new(format!("Bearer {}", rw.bearer_token.expose())))
         } else {
             None
         };
@@ -132,14 +130,14 @@ impl Target {
             url,
             authorization,
             redact,
-            headers: config
+            headers: rw
                 .headers
                 .iter()
                 .map(|(n, v)| (n.clone(), v.clone()))
                 .collect(),
-            timeout_secs: whole_seconds(config.timeout.as_duration()),
-            min_backoff: config.min_backoff.as_duration(),
-            max_backoff: config.max_backoff.as_duration(),
+            timeout_secs: whole_seconds(rw.timeout.as_duration()),
+            min_backoff: rw.min_backoff.as_duration(),
+            max_backoff: rw.max_backoff.as_duration(),
         })
     }
 
@@ -153,7 +151,7 @@ impl Target {
 
     /// Sends one request body and classifies the outcome. Never panics on anything
     /// the server does.
-    pub fn send(&self, body: Vec<u8>) -> Outcome {
+    pub fn send(&self, body: Vec<u8>) -> SendOutcome {
         let mut request = minreq::post(&self.url)
             .with_header("Content-Encoding", "snappy")
             .with_header("Content-Type", "application/x-protobuf")
@@ -190,11 +188,11 @@ fn header<'a>(response: &'a minreq::ResponseLazy, name: &str) -> Option<&'a str>
         .map(|(_, v)| v.as_str())
 }
 
-fn classify_response(mut response: minreq::ResponseLazy, redact: &[Secret]) -> Outcome {
+fn classify_response(mut response: minreq::ResponseLazy, redact: &[Secret]) -> SendOutcome {
     let status = response.status_code;
     if (200..300).contains(&status) {
         // The body of a success is not read: the connection is closed unread.
-        return Outcome::Sent;
+        return SendOutcome::Sent;
     }
     let retry_after = header(&response, "retry-after")
         .and_then(|value| parse_retry_after(value, SystemTime::now()));
@@ -202,7 +200,7 @@ fn classify_response(mut response: minreq::ResponseLazy, redact: &[Secret]) -> O
     let body = read_body_start(&mut response, redact);
     let reason = match status {
         429 => Reason::Http429,
-        400..=499 => return Outcome::Rejected { status, body },
+        400..=499 => return SendOutcome::Rejected { status, body },
         500..=599 => Reason::Http5xx,
         _ => Reason::HttpOther,
     };
@@ -216,7 +214,7 @@ fn classify_response(mut response: minreq::ResponseLazy, redact: &[Secret]) -> O
     if !body.is_empty() {
         detail.push_str(&format!(": {body}"));
     }
-    Outcome::Retry {
+    SendOutcome::Retry {
         reason,
         retry_after,
         detail,
@@ -273,7 +271,7 @@ fn mask(text: &str, redact: &[Secret]) -> String {
     })
 }
 
-fn classify_error(error: &minreq::Error) -> Outcome {
+fn classify_error(error: &minreq::Error) -> SendOutcome {
     use minreq::Error as E;
     let reason = match error {
         E::IoError(io) if is_tls(io) => Reason::Tls,
@@ -296,7 +294,7 @@ fn classify_error(error: &minreq::Error) -> Outcome {
         | E::InvalidUtf8InResponse => Reason::InvalidResponse,
         _ => Reason::Connection,
     };
-    Outcome::Retry {
+    SendOutcome::Retry {
         reason,
         retry_after: None,
         detail: error.to_string(),
@@ -376,7 +374,7 @@ mod tests {
             ingestor_endpoint: Some("https://example.com/write?key=abc".into()),
             ..Config::default()
         };
-        config.bearer_token = Secret::new("tok3n");
+        config.remote_write.bearer_token = Secret::new("tok3n");
         let target = Target::from_config(&config).unwrap();
         assert_eq!(target.shown_url, "https://example.com/write");
         assert!(target.has_credentials() && target.is_https());
@@ -406,13 +404,13 @@ mod tests {
     fn credentials_echoed_by_the_endpoint_are_masked() {
         let mut config = Config {
             ingestor_endpoint: Some("https://example.com/write".into()),
-            basic_auth: Some(crate::config::BasicAuth {
-                username: "agent".into(),
-                password_file: None,
-                password: Secret::new("hunter2-pass"),
-            }),
             ..Config::default()
         };
+        config.remote_write.basic_auth = Some(crate::config::remote_write::BasicAuth {
+            username: "agent".into(),
+            password_file: None,
+            password: Secret::new("hunter2-pass"),
+        });
         let target = Target::from_config(&config).unwrap();
         let header = target.authorization.as_ref().unwrap().expose().to_owned();
         let encoded = header.strip_prefix("Basic ").unwrap().to_owned();
@@ -433,8 +431,8 @@ mod tests {
             mask(&format!("https://x/?auth={header}"), &target.redact),
             "https://x/?auth=Basic <secret>"
         );
-        config.basic_auth = None;
-        config.bearer_token = Secret::new("tok3n");
+        config.remote_write.basic_auth = None;
+        config.remote_write.bearer_token = Secret::new("tok3n");
         let target = Target::from_config(&config).unwrap();
         let text = read_body_start(&mut &b"bad token tok3n"[..], &target.redact);
         assert_eq!(text, "\"bad token <secret>\"");

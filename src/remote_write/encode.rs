@@ -155,18 +155,12 @@ impl Encoder {
     }
 }
 
-/// The independent prost decoding the tests compare against.
-#[cfg(test)]
-#[path = "../../tests/support/proto.rs"]
-mod proto;
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::batch::Kind;
-    use prost::Message;
-
-    use super::proto::WriteRequest;
+    // The independent prost decoding the tests compare against.
+    use sc_agent_testkit::proto::{Message, WriteRequest};
 
     /// What the decoder should find: per series, its labels and value bits.
     fn expected(batch: &Batch) -> Vec<(Vec<(String, String)>, u64)> {

@@ -8,7 +8,7 @@
 //!                                                            other 4xx: dropped, counted
 //! ```
 //!
-//! **Why a sender thread** (DESIGN.md draws one thread for everything): minreq blocks
+//! **Why a sender thread** (the original design drew one thread for everything): minreq blocks
 //! for a whole request and its timeout is counted in whole seconds, and an endpoint
 //! that is slow, down or draining a backlog can keep a request open for up to
 //! `timeout` every time. Sending on the loop thread would then delay ticks by seconds
@@ -64,7 +64,7 @@ pub use backoff::{parse_retry_after, Backoff, RETRY_AFTER_CAP};
 use crate::batch::Batch;
 use crate::config::Config;
 use client::{Reason, Target};
-use queue::{Dropped, Entry, Queue};
+use queue::{Dropped, Queue, QueuedBatch};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -186,7 +186,10 @@ pub struct Unsent {
 impl RemoteWrite {
     /// An idle delivery: no target, no thread. [`RemoteWrite::configure`] gives it one.
     pub fn new() -> Self {
-        let max_bytes = Config::default().queue.max_bytes.get() as usize;
+        let max_bytes = crate::config::RemoteWriteConfig::default()
+            .queue
+            .max_bytes
+            .get() as usize;
         RemoteWrite {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
@@ -215,9 +218,9 @@ impl RemoteWrite {
                 "remote write to {} (timeout {}s, backoff {}..{}, queue up to {})",
                 target.shown_url,
                 target.timeout_secs,
-                config.min_backoff,
-                config.max_backoff,
-                config.queue.max_bytes
+                config.remote_write.min_backoff,
+                config.remote_write.max_backoff,
+                config.remote_write.queue.max_bytes
             );
             if target.has_credentials() && !target.is_https() {
                 log::warn!(
@@ -226,7 +229,7 @@ impl RemoteWrite {
                 );
             }
         }
-        self.max_bytes = config.queue.max_bytes.get() as usize;
+        self.max_bytes = config.remote_write.queue.max_bytes.get() as usize;
         let mut notes = Notes::default();
         let mut state = lock(&self.shared);
         let dropped = state.queue.set_max_bytes(self.max_bytes);
@@ -259,7 +262,7 @@ impl RemoteWrite {
                 return;
             }
         };
-        let entry = Entry {
+        let entry = QueuedBatch {
             body: encoded.body.to_vec(),
             samples: encoded.samples as u64,
             timestamp_ms: batch.timestamp_ms(),
@@ -371,7 +374,7 @@ fn format_timestamp(ms: i64) -> String {
 /// process-wide and not thread-safe to change. The verifier reads it at the first
 /// HTTPS request.
 pub fn use_ca_file(config: &Config) {
-    if let Some(path) = &config.tls.ca_file {
+    if let Some(path) = &config.remote_write.tls.ca_file {
         std::env::set_var("SSL_CERT_FILE", path);
         std::env::remove_var("SSL_CERT_DIR");
         log::info!(

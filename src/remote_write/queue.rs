@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 /// One cycle's request body.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
+pub struct QueuedBatch {
     pub body: Vec<u8>,
     pub samples: u64,
     /// The cycle's timestamp, for logs.
@@ -30,7 +30,7 @@ pub struct Dropped {
 }
 
 impl Dropped {
-    fn add(&mut self, entry: &Entry) {
+    fn add(&mut self, entry: &QueuedBatch) {
         self.batches += 1;
         self.samples += entry.samples;
     }
@@ -38,7 +38,7 @@ impl Dropped {
 
 #[derive(Debug)]
 pub struct Queue {
-    entries: VecDeque<Entry>,
+    entries: VecDeque<QueuedBatch>,
     /// Bytes of `entries`.
     queued_bytes: usize,
     /// Bytes and samples of the entry being sent, if any.
@@ -93,7 +93,7 @@ impl Queue {
 
     /// Appends `entry`, first dropping the oldest queued entries it would not fit
     /// beside.
-    pub fn push(&mut self, entry: Entry) -> Dropped {
+    pub fn push(&mut self, entry: QueuedBatch) -> Dropped {
         let mut dropped = Dropped::default();
         while self.bytes() + entry.body.len() > self.max_bytes && !self.entries.is_empty() {
             self.drop_oldest(&mut dropped);
@@ -111,7 +111,7 @@ impl Queue {
     }
 
     /// Takes the oldest entry out to send it. At most one entry is in flight.
-    pub fn take(&mut self) -> Option<Entry> {
+    pub fn take(&mut self) -> Option<QueuedBatch> {
         if self.in_flight.is_some() {
             return None;
         }
@@ -128,7 +128,7 @@ impl Queue {
 
     /// The entry in flight is to be retried: back to the front, unless it no longer
     /// fits beside the newer entries, in which case it (the oldest) is dropped.
-    pub fn put_back(&mut self, entry: Entry) -> Dropped {
+    pub fn put_back(&mut self, entry: QueuedBatch) -> Dropped {
         self.in_flight = None;
         let mut dropped = Dropped::default();
         if !self.entries.is_empty() && self.bytes() + entry.body.len() > self.max_bytes {
@@ -154,8 +154,8 @@ impl Queue {
 mod tests {
     use super::*;
 
-    fn entry(timestamp_ms: i64, bytes: usize, samples: u64) -> Entry {
-        Entry {
+    fn entry(timestamp_ms: i64, bytes: usize, samples: u64) -> QueuedBatch {
+        QueuedBatch {
             body: vec![0; bytes],
             samples,
             timestamp_ms,

@@ -2,7 +2,7 @@
 //! outcome whether it is done, dropped or retried after a backoff.
 
 use super::backoff::Backoff;
-use super::client::{Outcome, Reason};
+use super::client::{Reason, SendOutcome};
 use super::{lock, Mode, Notes, Shared};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,7 +67,7 @@ pub(super) fn run(shared: Arc<Shared>) {
         let mut state = lock(&shared);
         state.retry_at = None;
         match outcome {
-            Outcome::Sent => {
+            SendOutcome::Sent => {
                 state.queue.done();
                 state.stats.samples_sent += entry.samples;
                 state.stats.bytes_sent += bytes;
@@ -85,7 +85,7 @@ pub(super) fn run(shared: Arc<Shared>) {
                     streak = Streak::default();
                 }
             }
-            Outcome::Rejected { status, body } => {
+            SendOutcome::Rejected { status, body } => {
                 state.queue.done();
                 state.stats.failures[Reason::Http4xx.index()] += 1;
                 state.stats.dropped_rejected += entry.samples;
@@ -100,7 +100,7 @@ pub(super) fn run(shared: Arc<Shared>) {
                     ),
                 );
             }
-            Outcome::Retry {
+            SendOutcome::Retry {
                 reason,
                 retry_after,
                 detail,
