@@ -1,6 +1,6 @@
 //! The command line and config errors, through the real binary.
 
-mod common;
+use sc_agent_testkit as common;
 
 use common::{base_config, run, TempDir};
 use std::time::Duration;

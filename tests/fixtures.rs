@@ -15,7 +15,7 @@
 //! `SC_UPDATE_FIXTURES=1 cargo test --test fixtures` rewrites the expected files;
 //! review the diff before committing it.
 
-mod common;
+use sc_agent_testkit as common;
 
 use std::path::Path;
 use std::process::Command;

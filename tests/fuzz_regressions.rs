@@ -1,16 +1,10 @@
-//! Replays, through the same harnesses the fuzz targets run (`tests/fuzz_harness/`),
-//! every seed in `fuzz/seeds/<target>/` and every input that once crashed a target,
-//! kept in `tests/fuzz_regressions/<target>/`. A crash found by `scripts/fuzz.sh` is
-//! copied there (and fixed) so it can never come back.
+//! Replays, through the same harnesses the fuzz targets run
+//! (`sc_agent_testkit::fuzz`), every seed in `fuzz/seeds/<target>/`, the seeds made
+//! from the fixture trees, and every input that once crashed a target, kept in
+//! `tests/fuzz_regressions/<target>/`. A crash found by `scripts/fuzz.sh` is copied
+//! there (and fixed) so it can never come back.
 
-#[path = "fuzz_harness/collectors.rs"]
-mod collectors;
-#[path = "fuzz_harness/config.rs"]
-mod config;
-#[path = "fuzz_harness/duration.rs"]
-mod duration;
-#[path = "fuzz_harness/encode.rs"]
-mod encode;
+use sc_agent_testkit::fuzz::{collectors, config, duration, encode};
 
 use std::path::Path;
 
@@ -40,6 +34,27 @@ fn replay(target: &str, run: fn(&[u8])) {
 #[test]
 fn collectors_inputs() {
     replay("collectors", collectors::run);
+}
+
+#[test]
+fn collectors_seeds_from_the_fixture_trees() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let seeds = collectors::fixture_seeds(&fixtures);
+    for (name, input) in &seeds {
+        let result = std::panic::catch_unwind(|| collectors::run(input));
+        assert!(result.is_ok(), "seed {name} fails");
+    }
+    // Every collector reading files has a case; most are covered by a fixture.
+    let covered: std::collections::BTreeSet<&str> = seeds
+        .iter()
+        .filter_map(|(_, input)| std::str::from_utf8(input.split(|b| *b == b' ').next()?).ok())
+        .collect();
+    for (name, _) in collectors::cases() {
+        assert!(
+            covered.contains(name),
+            "no fixture tree has a file {name} reads"
+        );
+    }
 }
 
 #[test]

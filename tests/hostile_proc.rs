@@ -15,7 +15,7 @@
 //! largest case prints about 22 MB a cycle. Run times (debug build, 2 cores): the
 //! cases about 20 s, the vanishing devices about 5 s, thousands of devices about 40 s.
 
-mod common;
+use sc_agent_testkit as common;
 
 use common::TempDir;
 use std::collections::{BTreeMap, HashSet};

@@ -1,7 +1,7 @@
 //! vm_id auto-detection through the real binary: a fake `dmidecode` on PATH and
 //! fixture roots for sysfs, rootfs and procfs.
 
-mod common;
+use sc_agent_testkit as common;
 
 use common::{Agent, TempDir};
 use std::os::unix::fs::PermissionsExt;

@@ -1,6 +1,6 @@
-//! The packaging, through the real scripts: scripts/install.sh into temporary roots,
+//! The packaging, through the real scripts: packaging/install.sh into temporary roots,
 //! the systemd unit under `systemd-analyze verify` and under systemd itself (PID 1 in
-//! a container), scripts/package.sh, the cloud-config's runcmd against a tarball
+//! a container), packaging/package.sh, the cloud-config's runcmd against a tarball
 //! served from loopback, and the container image's entrypoint with the image's
 //! environment.
 //!
@@ -11,8 +11,8 @@
 //! busybox, shellcheck, cloud-init, curl, unshare, setpriv) are installed by
 //! scripts/test.sh.
 
-mod common;
-mod receiver;
+use sc_agent_testkit as common;
+use sc_agent_testkit::receiver;
 
 use common::{require, Exposition, TempDir};
 use std::collections::BTreeMap;
@@ -26,8 +26,9 @@ fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A file of packaging/: what ships in the release tarball.
 fn script(name: &str) -> PathBuf {
-    repo().join("scripts").join(name)
+    repo().join("packaging").join(name)
 }
 
 fn sha256_of(path: &Path) -> String {
@@ -813,7 +814,7 @@ fn install_into_slash_creates_the_user_and_drives_systemctl() {
     );
 }
 
-/// Packages the test binary with scripts/package.sh into `out`; returns the tarball.
+/// Packages the test binary with packaging/package.sh into `out`; returns the tarball.
 fn package(out: &Path) -> PathBuf {
     let result = run(Command::new("sh")
         .arg(script("package.sh"))
@@ -1087,7 +1088,7 @@ fn the_cloud_config_installs_from_a_tarball_served_on_loopback() {
     assert!(!other.path("usr").exists());
 }
 
-/// The image's ENV, USER and ENTRYPOINT, read from scripts/Dockerfile's last stage.
+/// The image's ENV, USER and ENTRYPOINT, read from packaging/Dockerfile's last stage.
 struct Image {
     env: Vec<(String, String)>,
     user: String,
@@ -1276,13 +1277,13 @@ sleep 1
 echo e2e-secret-token >/etc/sc-agent/token
 chgrp sc-agent /etc/sc-agent/token
 chmod 0640 /etc/sc-agent/token
-printf 'ingestor_endpoint: http://127.0.0.1:19091/api/v1/write\nbearer_token_file: /etc/sc-agent/token\n' >>/root/sc-agent.yaml
+printf 'ingestor_endpoint: http://127.0.0.1:19091/api/v1/write\nremote_write:\n  bearer_token_file: /etc/sc-agent/token\n' >>/root/sc-agent.yaml
 result rw_install "$(sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml | grep -c 'reloaded sc-agent')"
 sleep 4
 result rw_posts "$(grep -c '^POST /api/v1/write snappy Bearer e2e-secret-token [1-9]' /root/rw.log)"
 result rw_errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR')"
 
-# HTTPS with a private CA (tls.ca_file): TLS inside MemoryDenyWriteExecute and
+# HTTPS with a private CA (remote_write.tls.ca_file): TLS inside MemoryDenyWriteExecute and
 # the seccomp filter. The trust store is loaded once per process: restart.
 python3 - <<'PY' &
 import http.server, ssl
@@ -1303,7 +1304,7 @@ server.serve_forever()
 PY
 sleep 1
 install -m 0644 /root/tls/ca.pem /etc/sc-agent/ca.pem
-printf 'collection_interval: 1s\njob: e2e\ningestor_endpoint: https://localhost:19443/api/v1/write\ntls:\n  ca_file: /etc/sc-agent/ca.pem\n' >/root/sc-agent.yaml
+printf 'collection_interval: 1s\njob: e2e\ningestor_endpoint: https://localhost:19443/api/v1/write\nremote_write:\n  tls:\n    ca_file: /etc/sc-agent/ca.pem\n' >/root/sc-agent.yaml
 sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml >/dev/null
 systemctl restart sc-agent
 sleep 4
@@ -1453,7 +1454,7 @@ fn the_config_check_sees_the_units_environment_file_only() {
     // Basic auth whose password comes from the environment alone.
     let config = scratch.write(
         "sc-agent.yaml",
-        "ingestor_endpoint: http://127.0.0.1:9/api/v1/write\nbasic_auth:\n  username: fleet\n",
+        "ingestor_endpoint: http://127.0.0.1:9/api/v1/write\nremote_write:\n  basic_auth:\n    username: fleet\n",
     );
     let install = |extra_env: &[(&str, &str)]| {
         run(Command::new("sh")
@@ -1493,7 +1494,7 @@ fn the_config_check_sees_the_units_environment_file_only() {
 fn the_example_configs_commented_options_are_valid() {
     let example = fs::read_to_string(script("sc-agent.yaml")).unwrap();
     let start = example
-        .find("# bearer_token_file:")
+        .find("# remote_write:")
         .expect("the example's commented options");
     let end = start + example[start..].find("\n\n").unwrap();
     let block: Vec<String> = example[start..end]
@@ -1517,7 +1518,7 @@ fn the_example_configs_commented_options_are_valid() {
     assert!(openssl.status.success(), "{}", text(&openssl));
 
     // Bearer token and basic auth exclude each other: one variant each.
-    for (variant, leave_out) in [("bearer", "basic_auth"), ("basic", "bearer_token_file")] {
+    for (variant, leave_out) in [("bearer", "  basic_auth"), ("basic", "  bearer_token_file")] {
         let mut options = Vec::new();
         let mut skipping = false;
         for line in &block {
@@ -1525,7 +1526,7 @@ fn the_example_configs_commented_options_are_valid() {
                 skipping = true;
                 continue;
             }
-            if skipping && line.starts_with(' ') {
+            if skipping && line.starts_with("    ") {
                 continue;
             }
             skipping = false;

@@ -2,7 +2,7 @@
 //! receiver): what the agent pushes is what PromQL finds, with the identity and
 //! custom labels, and the same values `--once` prints.
 
-mod common;
+use sc_agent_testkit as common;
 
 use common::{Agent, TempDir};
 use nix::sys::signal::Signal;
@@ -143,7 +143,7 @@ fn prometheus_receives_the_series_with_their_labels_and_values() {
          paths:\n  procfs: {}\n{}",
         prometheus.write_url(),
         procfs.display(),
-        common::collectors_only(&["loadavg", "memory"])
+        common::collectors_only(&["loadavg", "meminfo"])
     );
     let path = dir.write("sc-agent.yaml", &config);
     let path = path.to_str().unwrap();

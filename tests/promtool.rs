@@ -2,7 +2,7 @@
 //! apart from the naming lints node_exporter's own output draws (camelCase meminfo
 //! names such as `node_memory_MemTotal_bytes`, and `_bits` units for entropy).
 
-mod common;
+use sc_agent_testkit as common;
 
 use common::{base_config, require, run, TempDir};
 use std::io::Write;

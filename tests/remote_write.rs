@@ -7,8 +7,8 @@
 //! never fixed sleeps, except where the scenario itself is "an endpoint that comes
 //! back after a while".
 
-mod common;
-mod receiver;
+use sc_agent_testkit as common;
+use sc_agent_testkit::receiver;
 
 use common::{Agent, TempDir};
 use nix::sys::signal::Signal;
@@ -23,13 +23,20 @@ const INTERVAL_MS: i64 = 200;
 
 /// A config pushing every 200ms to `endpoint` from the fixture procfs.
 fn config(endpoint: &str, extra: &str) -> String {
+    with_remote_write(endpoint, "", extra)
+}
+
+/// Like [`config`], with more `remote_write:` settings (unindented YAML).
+fn with_remote_write(endpoint: &str, remote_write: &str, extra: &str) -> String {
     let procfs = common::fixtures().join("loadavg_meminfo/proc");
     format!(
         "vm_id: test-vm\ninstance: test-host\ncollection_interval: {INTERVAL_MS}ms\n\
-         ingestor_endpoint: {endpoint}\nmin_backoff: 20ms\nmax_backoff: 200ms\n\
+         ingestor_endpoint: {endpoint}\n\
+         remote_write:\n  min_backoff: 20ms\n  max_backoff: 200ms\n{}\
          paths:\n  procfs: {}\n{}{extra}",
+        common::indent(remote_write, 2),
         procfs.display(),
-        common::collectors_only(&["loadavg", "memory"])
+        common::collectors_only(&["loadavg", "meminfo"])
     )
 }
 
@@ -297,7 +304,11 @@ fn a_receiver_that_never_answers_times_out_and_collection_keeps_its_schedule() {
     let receiver = Receiver::start(|n| if n < 2 { Reply::Hang } else { Reply::ok() });
     let dir = TempDir::new();
     let started = Instant::now();
-    let agent = start(&dir, &config(&receiver.url(), "timeout: 1s\n"), &[]);
+    let agent = start(
+        &dir,
+        &with_remote_write(&receiver.url(), "timeout: 1s\n", ""),
+        &[],
+    );
     receiver.wait_for(WAIT, "batches after the two timeouts", accepted_count(10));
     assert!(started.elapsed() >= Duration::from_secs(2));
     let received = receiver.received();
@@ -330,7 +341,7 @@ fn past_the_queue_cap_the_oldest_are_dropped_and_the_newest_kept() {
     let dir = TempDir::new();
     let agent = start(
         &dir,
-        &config(&receiver.url(), "queue:\n  max_bytes: 2KiB\n"),
+        &with_remote_write(&receiver.url(), "queue:\n  max_bytes: 2KiB\n", ""),
         &[],
     );
     // Down for 3 seconds: about 15 batches for a queue that holds a few.
@@ -411,7 +422,7 @@ fn sigterm_flushes_the_backlog_when_the_endpoint_comes_back_in_time() {
     let dir = TempDir::new();
     let mut agent = start(
         &dir,
-        &config(&receiver.url(), "shutdown_timeout: 10s\n"),
+        &with_remote_write(&receiver.url(), "shutdown_timeout: 10s\n", ""),
         &[],
     );
     receiver.wait_for(WAIT, "a backlog", |r| {
@@ -444,7 +455,7 @@ fn sigterm_gives_up_after_shutdown_timeout_and_says_what_is_unsent() {
     let dir = TempDir::new();
     let mut agent = start(
         &dir,
-        &config(&receiver.url(), "shutdown_timeout: 1s\n"),
+        &with_remote_write(&receiver.url(), "shutdown_timeout: 1s\n", ""),
         &[],
     );
     receiver.wait_for(WAIT, "a few attempts", |r| r.len() >= 3);
@@ -502,13 +513,14 @@ fn credentials_reach_the_endpoint_and_never_the_logs() {
     let receiver = Receiver::start(|_| Reply::ok());
     let dir = TempDir::new();
     let password = dir.write("password", "s3cr3t-pa55\n");
-    let basic = config(
+    let basic = with_remote_write(
         &receiver.url(),
         &format!(
-            "log_level: trace\nbasic_auth:\n  username: agent\n  password_file: {}\n\
+            "basic_auth:\n  username: agent\n  password_file: {}\n\
              headers:\n  X-Scope-OrgID: tenant-1\n",
             password.display()
         ),
+        "log_level: trace\n",
     );
     let agent = start(&dir, &basic, &[]);
     receiver.wait_for(WAIT, "a batch", accepted_count(2));
@@ -578,12 +590,13 @@ fn the_first_agent_logs_of_a_basic_auth_run_hold_no_secret() {
     let password = dir.write("password", "s3cr3t-pa55\n");
     let agent = start(
         &dir,
-        &config(
+        &with_remote_write(
             &receiver.url(),
             &format!(
-                "log_level: trace\nbasic_auth:\n  username: agent\n  password_file: {}\n",
+                "basic_auth:\n  username: agent\n  password_file: {}\n",
                 password.display()
             ),
+            "log_level: trace\n",
         ),
         &[],
     );
@@ -622,13 +635,14 @@ mod https {
         let token = dir.write("token", "tls-t0ken\n");
         let agent = spawn(
             &dir,
-            &config(
+            &with_remote_write(
                 &receiver.https_url(),
                 &format!(
                     "tls:\n  ca_file: {}\nbearer_token_file: {}\n",
                     ca.display(),
                     token.display()
                 ),
+                "",
             ),
         );
         receiver.wait_for(WAIT, "batches over HTTPS", accepted_count(3));

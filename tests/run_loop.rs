@@ -1,6 +1,6 @@
 //! The run loop through the real binary: pacing, SIGHUP reloads, SIGTERM stops.
 
-mod common;
+use sc_agent_testkit as common;
 
 use common::{base_config, cycles, Agent, TempDir};
 use nix::sys::signal::Signal;

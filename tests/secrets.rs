@@ -9,14 +9,14 @@
 //! and that TLS certificate errors fail closed (`reason="tls"`, no request reaches the
 //! server). About 10 seconds.
 
-mod common;
+use sc_agent_testkit as common;
 
 use common::{Agent, TempDir};
 use nix::sys::signal::Signal;
 use receiver::{Receiver, Reply};
 use std::time::Duration;
 
-mod receiver;
+use sc_agent_testkit::receiver;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -73,15 +73,18 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-/// A config with only loadavg and meminfo from the fixture procfs.
-fn config(endpoint: &str, extra: &str) -> String {
+/// A config with only loadavg and meminfo from the fixture procfs, and more
+/// `remote_write:` settings (unindented YAML).
+fn config(endpoint: &str, remote_write: &str) -> String {
     let procfs = common::fixtures().join("loadavg_meminfo/proc");
     format!(
         "vm_id: test-vm\ninstance: test-host\ncollection_interval: 100ms\n\
-         ingestor_endpoint: {endpoint}\nmin_backoff: 20ms\nmax_backoff: 100ms\nlog_level: trace\n\
-         paths:\n  procfs: {}\n{}{extra}",
+         ingestor_endpoint: {endpoint}\nlog_level: trace\n\
+         remote_write:\n  min_backoff: 20ms\n  max_backoff: 100ms\n{}\
+         paths:\n  procfs: {}\n{}",
+        common::indent(remote_write, 2),
         procfs.display(),
-        common::collectors_only(&["loadavg", "memory"])
+        common::collectors_only(&["loadavg", "meminfo"])
     )
 }
 
@@ -139,7 +142,7 @@ fn an_endpoint_echoing_the_credentials_never_gets_them_into_the_log() {
         ),
         (
             "bearer token from a file, JSON log",
-            format!("bearer_token_file: {}\nlog_format: json\n", token.display()),
+            format!("bearer_token_file: {}\n", token.display()),
             vec![],
         ),
         (
@@ -148,14 +151,13 @@ fn an_endpoint_echoing_the_credentials_never_gets_them_into_the_log() {
             vec![("SC_BEARER_TOKEN", ENV_TOKEN)],
         ),
     ];
-    for (i, (what, extra, env)) in cases.iter().enumerate() {
+    for (i, (what, remote_write, env)) in cases.iter().enumerate() {
         let receiver = echoing_receiver();
-        let agent = start(
-            &dir,
-            &format!("{i}.yaml"),
-            &config(&receiver.url(), extra),
-            env,
-        );
+        let mut yaml = config(&receiver.url(), remote_write);
+        if what.ends_with("JSON log") {
+            yaml.push_str("log_format: json\n");
+        }
+        let agent = start(&dir, &format!("{i}.yaml"), &yaml, env);
         // Two rounds of 401, 403, 500 and 307: each is logged at least once.
         receiver.wait_for(WAIT, "eight answers", |r| r.len() >= 8);
         let received = receiver.received();
@@ -275,8 +277,11 @@ fn print_config_and_check_config_hold_no_secret() {
             false,
         ),
     ];
-    for (what, extra, env, valid) in &cases {
-        let yaml = format!("vm_id: test-vm\ningestor_endpoint: {endpoint}\n{extra}");
+    for (what, remote_write, env, valid) in &cases {
+        let yaml = format!(
+            "vm_id: test-vm\ningestor_endpoint: {endpoint}\nremote_write:\n{}",
+            common::indent(remote_write, 2)
+        );
         let path = dir.write("case.yaml", &yaml);
         let env: Vec<(&str, &str)> = env.iter().map(|(n, v)| (*n, v.as_str())).collect();
         for flag in ["--check-config", "--print-config"] {

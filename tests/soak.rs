@@ -2,10 +2,8 @@
 //! in bursts, with the exact accounting of every sample and a flat VmRSS. The long
 //! one is `scripts/soak.sh`; both run [`soak::run`].
 
-mod common;
-mod receiver;
-mod soak_run;
-use soak_run as soak;
+use sc_agent_testkit as common;
+use sc_agent_testkit::soak;
 
 use std::time::Duration;
 

@@ -1,14 +1,14 @@
 //! The static musl binary is self-contained: in an otherwise empty root (a temp dir
 //! holding only the binary, its config and, for HTTPS, the CA file, with /proc and
 //! /sys bind-mounted in a private mount namespace, then `chroot`) it collects and
-//! pushes to a receiver on loopback over HTTP, and over HTTPS with `tls.ca_file` and
+//! pushes to a receiver on loopback over HTTP, and over HTTPS with `remote_write.tls.ca_file` and
 //! no system certificate store; without the CA it fails closed.
 //!
 //! The binary is `$SC_STATIC_BINARY` (scripts/test.sh builds it first), else this test
 //! builds it with scripts/build-static.sh. Needs root (unshare, mount, chroot).
 
-mod common;
-mod receiver;
+use sc_agent_testkit as common;
+use sc_agent_testkit::receiver;
 
 use common::{Agent, TempDir};
 use receiver::{Received, Receiver, Reply};
@@ -145,7 +145,10 @@ mod https {
             ("ca.pem", &ca_pem),
             (
                 "sc-agent.yaml",
-                &config(&receiver.https_url(), "tls:\n  ca_file: /ca.pem\n"),
+                &config(
+                    &receiver.https_url(),
+                    "remote_write:\n  tls:\n    ca_file: /ca.pem\n",
+                ),
             ),
         ]);
         let agent = chrooted(root.path());

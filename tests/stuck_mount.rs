@@ -20,7 +20,7 @@
 //!
 //! Needs root (CAP_SYS_ADMIN) and `/dev/fuse`, as CI has; about 12 seconds.
 
-mod common;
+use sc_agent_testkit as common;
 
 use common::{Agent, Exposition, TempDir};
 use nix::sys::signal::Signal;
@@ -242,10 +242,10 @@ fn enter_private_mount_namespace() {
 fn config(dir: &Path, extra: &str) -> String {
     format!(
         "vm_id: test-vm\ninstance: test-host\ncollection_interval: {INTERVAL_MS}ms\n\
-         paths:\n  procfs: {}\n  rootfs: /\nfilesystem:\n  mount_timeout: {MOUNT_TIMEOUT_MS}ms\n\
-         {}{extra}",
+         paths:\n  procfs: {}\n  rootfs: /\n\
+         collectors:\n  disable_defaults: true\n  filesystem:\n    mount_timeout: {MOUNT_TIMEOUT_MS}ms\n\
+         {extra}",
         dir.join("proc").display(),
-        common::collectors_only(&["filesystem"])
     )
 }
 

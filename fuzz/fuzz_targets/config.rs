@@ -1,8 +1,5 @@
 #![no_main]
-//! See tests/fuzz_harness/config.rs: the harness is shared with tests/fuzz_regressions.rs,
+//! See sc_agent_testkit::fuzz::config: the harness is shared with tests/fuzz_regressions.rs,
 //! which replays the seeds and every crash input found.
 
-#[path = "../../tests/fuzz_harness/config.rs"]
-mod harness;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| sc_agent_testkit::fuzz::config::run(data));

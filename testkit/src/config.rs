@@ -1,24 +1,28 @@
-//! Configs that enable only some collectors. Shared (by `#[path]`) by the tests'
-//! common helpers and the soak driver.
-#![allow(dead_code)]
+//! Pieces of agent configs for tests.
 
-/// A `collectors:` block that enables only `enabled` (config names, e.g. `memory`).
-/// The list of collectors comes from the agent's own config, so a new collector is
-/// switched off here without anyone editing the tests.
+/// A `collectors:` block that runs only `enabled` (collector names as in the
+/// collector table, e.g. `meminfo`), through node_exporter's `disable_defaults`:
+/// a collector added to the agent later stays off here without anyone editing the
+/// tests. Each name is checked against the agent's table.
 pub fn collectors_only(enabled: &[&str]) -> String {
-    let all = serde_yaml::to_value(sc_agent::config::Collectors::default())
-        .expect("Collectors serialises");
-    let names = all.as_mapping().expect("a mapping").keys();
-    let mut block = String::from("collectors:\n");
-    for name in names.filter_map(|key| key.as_str()) {
-        assert!(!name.is_empty());
-        block.push_str(&format!("  {name}: {}\n", enabled.contains(&name)));
-    }
+    let mut block = String::from("collectors:\n  disable_defaults: true\n");
     for name in enabled {
         assert!(
-            block.contains(&format!("  {name}: true\n")),
+            sc_agent::collector::table::find(name).is_some(),
             "no collector {name}"
         );
+        block.push_str(&format!("  {name}: true\n"));
     }
     block
+}
+
+/// `yaml` with every line indented by `by` spaces, to nest a block under a key.
+pub fn indent(yaml: &str, by: usize) -> String {
+    let pad = " ".repeat(by);
+    yaml.lines().map(|line| format!("{pad}{line}\n")).collect()
+}
+
+/// A config with a literal identity, so tests do not depend on the machine's.
+pub fn base_config(extra: &str) -> String {
+    format!("vm_id: test-vm\ninstance: test-host\n{extra}")
 }

@@ -1,9 +1,8 @@
 //! The messages of Prometheus remote write 1.0, decoded with prost: a reading of the
-//! wire format independent of the agent's hand-written encoder. Shared (by `#[path]`)
-//! by the encoder's unit tests, the test receiver and the fuzz harness.
-#![allow(dead_code)]
+//! wire format independent of the agent's hand-written encoder, for the encoder's
+//! unit tests, the test receiver and the fuzz harness.
 
-use prost::Message;
+pub use prost::Message;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct WriteRequest {

@@ -2,7 +2,6 @@
 //! `TcpListener`, a thread per connection, HTTP/1.1 read by hand, bodies decoded
 //! with snappy and prost (independently of the agent's encoder). Optionally TLS
 //! (rustls) with a certificate the test made.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -11,8 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-#[path = "../support/proto.rs"]
-mod proto;
+use crate::proto;
 
 /// How the receiver answers one request.
 #[derive(Clone, Debug)]
@@ -122,10 +120,7 @@ pub struct Receiver {
     stop: Arc<AtomicBool>,
 }
 
-#[cfg(feature = "tls")]
 pub type Tls = Option<Arc<rustls::ServerConfig>>;
-#[cfg(not(feature = "tls"))]
-pub type Tls = Option<Arc<()>>;
 
 impl Receiver {
     /// A receiver on a free loopback port answering every request with `policy(n)`,
@@ -242,7 +237,6 @@ impl Drop for Receiver {
 
 fn handle(stream: TcpStream, inner: &Mutex<Inner>, stop: &AtomicBool, tls: Tls) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-    #[cfg(feature = "tls")]
     if let Some(config) = tls {
         let Ok(connection) = rustls::ServerConnection::new(config) else {
             return;
@@ -258,8 +252,6 @@ fn handle(stream: TcpStream, inner: &Mutex<Inner>, stop: &AtomicBool, tls: Tls) 
         serve_one(tls_stream, inner, stop);
         return;
     }
-    #[cfg(not(feature = "tls"))]
-    let _ = tls;
     serve_one(stream, inner, stop);
 }
 
@@ -470,7 +462,6 @@ pub mod tls {
         )
     }
 
-    #[cfg(feature = "tls")]
     pub fn tls_receiver(cert: &Path, key: &Path) -> super::Receiver {
         use super::{Receiver, Reply};
         use rustls::pki_types::pem::PemObject;

@@ -1,8 +1,8 @@
-//! The soak run, shared by `tests/soak.rs` (a short one in CI) and
-//! `examples/soak.rs` (the long one, through `scripts/soak.sh`).
+//! The soak run, shared by `tests/soak.rs` (a short one in CI) and the `soak`
+//! binary of this crate (the long one, through `scripts/soak.sh`).
 //!
 //! The agent pushes every `interval` (10ms at least, the agent's minimum) to the
-//! fault-injecting receiver of `tests/receiver`, which fails in bursts (503 for 2 s every 8 s), now and then
+//! fault-injecting [`receiver`](crate::receiver), which fails in bursts (503 for 2 s every 8 s), now and then
 //! answers 429 with `Retry-After: 1`, rejects a batch with 400, or never answers
 //! (the agent's 1 s timeout). The queue is small (64 KiB), so bursts overflow it and
 //! the oldest batches are dropped. After `cycles` cycles the receiver turns healthy,
@@ -22,11 +22,6 @@
 //! batches before it, and `dropped{reason="rejected"}` equals the samples the
 //! receiver answered 400 to. Memory: VmRSS at the warm-up cycle and at the end, and
 //! VmHWM, must not grow past a tolerance.
-
-// tests/soak.rs also has it through `common`; the example has only this one.
-#[allow(clippy::duplicate_mod)]
-#[path = "../support/collectors.rs"]
-mod collectors;
 
 use crate::receiver::{Received, Receiver, Reply};
 use std::collections::BTreeMap;
@@ -142,12 +137,13 @@ fn faults(healthy: &Arc<AtomicBool>) -> impl FnMut(usize) -> Reply + Send + 'sta
 fn config(options: &Options, url: &str) -> String {
     format!(
         "vm_id: soak-vm\ninstance: soak-host\ncollection_interval: {}ms\n\
-         ingestor_endpoint: {url}\ntimeout: 1s\nmin_backoff: 5ms\nmax_backoff: 200ms\n\
-         shutdown_timeout: 30s\nlog_level: trace\nqueue:\n  max_bytes: 64KiB\n\
+         ingestor_endpoint: {url}\nlog_level: trace\n\
+         remote_write:\n  timeout: 1s\n  min_backoff: 5ms\n  max_backoff: 200ms\n  \
+         shutdown_timeout: 30s\n  queue:\n    max_bytes: 64KiB\n\
          paths:\n  procfs: {}\n{}",
         options.interval.as_millis(),
         options.procfs.display(),
-        collectors::collectors_only(&["loadavg", "memory", "process"])
+        crate::collectors_only(&["loadavg", "meminfo", "process"])
     )
 }
 

@@ -1,16 +1,12 @@
 //! The long soak: `scripts/soak.sh CYCLES [INTERVAL_MS]` builds the release agent and
-//! runs this. See `tests/soak_run/mod.rs` for what it does and checks.
+//! runs this. See `sc_agent_testkit::soak` for what it does and checks.
 //!
 //! ```text
 //! soak --agent PATH [--cycles N] [--interval-ms MS] [--warmup N] [--rss-tolerance-kib KIB]
 //! ```
 //! Prints the report; exits 1 when the accounting does not hold or VmRSS grew.
 
-#[path = "../tests/receiver/mod.rs"]
-mod receiver;
-#[path = "../tests/soak_run/mod.rs"]
-mod soak;
-
+use sc_agent_testkit::soak;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,7 +14,7 @@ use std::time::Duration;
 fn main() -> ExitCode {
     let mut options = soak::Options {
         agent: PathBuf::from("target/release/sc-agent"),
-        procfs: soak::fixture_procfs(std::path::Path::new(env!("CARGO_MANIFEST_DIR"))),
+        procfs: soak::fixture_procfs(sc_agent_testkit::project_root()),
         cycles: 100_000,
         interval: Duration::from_millis(10),
         warmup: 1_000,

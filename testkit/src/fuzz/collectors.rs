@@ -1,14 +1,17 @@
 //! Every collector fed arbitrary file contents through a fixture root.
 //!
-//! Input: byte 0 picks the collector (and, for sysfs-driven ones, the file), the rest
-//! is written as that file's contents. Collecting must return Ok or an error, never
-//! panic; and what a collector writes must be something every receiver accepts:
-//! valid metric and label names, and no series twice (Prometheus rejects a whole
-//! remote-write request that repeats a series).
+//! Input: a first line `<collector> <file>` naming one (collector, file) pair of the
+//! collector table (each row's `sources`), then that file's contents. A textual
+//! header keeps the corpus and the regression inputs meaningful whatever rows the
+//! table gains; an input whose first line names no pair is ignored. The collector is built
+//! through the table, as the agent builds it, with a statfs stand-in. Collecting must
+//! return Ok or an error, never panic; and what a collector writes must be something
+//! every receiver accepts: valid metric and label names, and no series twice
+//! (Prometheus rejects a whole remote-write request that repeats a series).
 use sc_agent::batch::Batch;
-use sc_agent::collector::filesystem::{FsStats, StuckMounts};
-use sc_agent::collector::*;
-use sc_agent::config::{FilesystemOptions, Filter};
+use sc_agent::collector::table::{Settings, TABLE};
+use sc_agent::collector::{Context, FsStats, Resources, StatfsFn};
+use sc_agent::config::Paths;
 use sc_agent::labels::{is_valid_metric_name, is_valid_name};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -28,87 +31,6 @@ fn root() -> &'static Path {
         std::fs::create_dir_all(&root).expect("fuzz root");
         root
     })
-}
-
-const NETCLASS_FILES: [&str; 8] = [
-    "operstate",
-    "mtu",
-    "address",
-    "speed",
-    "flags",
-    "carrier",
-    "duplex",
-    "ifalias",
-];
-
-fn case(selector: u8) -> (String, Box<dyn Collector>) {
-    let proc = root().join("proc");
-    let sys = root().join("sys");
-    let rootfs = root().join("root");
-    let (file, collector): (&str, Box<dyn Collector>) = match selector % 22 {
-        0 => ("proc/loadavg", Box::new(loadavg::Loadavg::new(&proc))),
-        1 => ("proc/meminfo", Box::new(meminfo::Meminfo::new(&proc))),
-        2 => ("proc/stat", Box::new(cpu::Cpu::new(&proc, &sys))),
-        3 => ("proc/stat", Box::new(stat::Stat::new(&proc))),
-        4 => (
-            "proc/diskstats",
-            Box::new(diskstats::Diskstats::new(&proc, &rootfs, Filter::default())),
-        ),
-        5 => (
-            "proc/net/dev",
-            Box::new(netdev::Netdev::new(&proc, &sys, Filter::default())),
-        ),
-        6 => ("proc/vmstat", Box::new(vmstat::Vmstat::new(&proc))),
-        7 => ("proc/pressure/io", Box::new(pressure::Pressure::new(&proc))),
-        8 => (
-            "proc/net/sockstat",
-            Box::new(sockstat::Sockstat::with_page_size(&proc, 4096)),
-        ),
-        9 => ("proc/net/netstat", Box::new(netstat::Netstat::new(&proc))),
-        10 => ("proc/net/snmp6", Box::new(netstat::Netstat::new(&proc))),
-        11 => {
-            let statfs: filesystem::StatfsFn = Arc::new(|_: &Path| {
-                Ok(FsStats {
-                    size_bytes: 1.0,
-                    free_bytes: 1.0,
-                    avail_bytes: 1.0,
-                    files: 1.0,
-                    files_free: 1.0,
-                })
-            });
-            let collector = filesystem::Filesystem::with_statfs(
-                &proc,
-                Path::new("/"),
-                &FilesystemOptions::default(),
-                StuckMounts::default(),
-                statfs,
-            );
-            ("proc/1/mounts", Box::new(collector))
-        }
-        12 => (
-            "proc/sys/kernel/random/entropy_avail",
-            Box::new(entropy::Entropy::new(&proc)),
-        ),
-        13 => ("proc/sys/fs/file-nr", Box::new(filefd::Filefd::new(&proc))),
-        14 => (
-            "proc/self/stat",
-            Box::new(process::Process::with_units(&proc, 4096, 100)),
-        ),
-        15 => (
-            "proc/self/limits",
-            Box::new(process::Process::with_units(&proc, 4096, 100)),
-        ),
-        16 => (
-            "sys/devices/system/clocksource/clocksource0/available_clocksource",
-            Box::new(time::Time::new(&sys)),
-        ),
-        n => {
-            let file = NETCLASS_FILES[usize::from(n - 17) % NETCLASS_FILES.len()];
-            let collector = Box::new(netclass::Netclass::new(&sys, Filter::default()));
-            return (format!("sys/class/net/eth0/{file}"), collector);
-        }
-    };
-    (file.to_owned(), collector)
 }
 
 /// What every receiver requires of a batch.
@@ -137,20 +59,82 @@ fn check(batch: &Batch) {
     }
 }
 
+/// Every (collector, file) pair the harness can pick, in table order.
+pub fn cases() -> Vec<(&'static str, &'static str)> {
+    TABLE
+        .iter()
+        .flat_map(|d| d.sources.iter().map(move |file| (d.name, *file)))
+        .collect()
+}
+
 pub fn run(data: &[u8]) {
-    let Some((&selector, contents)) = data.split_first() else {
+    let Some(at) = data.iter().position(|b| *b == b'\n') else {
         return;
     };
-    let (file, mut collector) = case(selector);
+    let (header, contents) = (&data[..at], &data[at + 1..]);
+    let Some((name, file)) = cases()
+        .into_iter()
+        .find(|(name, file)| header == format!("{name} {file}").as_bytes())
+    else {
+        return;
+    };
     let path = root().join(file);
     if let Some(parent) = path.parent() {
         let _ = std::fs::create_dir_all(parent);
     }
     std::fs::write(&path, contents).expect("write fixture file");
+    let descriptor = TABLE.iter().find(|d| d.name == name).expect("a table row");
+    let statfs: StatfsFn = Arc::new(|_: &Path| {
+        Ok(FsStats {
+            size_bytes: 1.0,
+            free_bytes: 1.0,
+            avail_bytes: 1.0,
+            files: 1.0,
+            files_free: 1.0,
+        })
+    });
+    let resources = Resources {
+        statfs,
+        ..Resources::default()
+    };
+    let paths = Paths {
+        procfs: root().join("proc"),
+        sysfs: root().join("sys"),
+        rootfs: root().join("root"),
+    };
+    let context = Context {
+        paths: &paths,
+        resources: &resources,
+    };
+    let mut collector = (descriptor.build)(&context, &Settings::default());
     let mut batch = Batch::new();
     batch.begin(0);
     if collector.collect(&mut batch).is_ok() {
         check(&batch);
     }
     let _ = std::fs::remove_file(&path);
+}
+
+/// Seeds made from the fixture trees (`tests/fixtures/<case>/`): one input per
+/// (collector, file) pair of the table whose file a fixture case has, so that every
+/// collector the fixtures cover starts its fuzzing from real files.
+pub fn fixture_seeds(fixtures: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(fixtures)
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    cases.sort();
+    let mut seeds = Vec::new();
+    for case in cases {
+        let case_name = case.file_name().unwrap_or_default().to_string_lossy();
+        for (name, file) in self::cases() {
+            let Ok(contents) = std::fs::read(case.join(file)) else {
+                continue;
+            };
+            let mut input = format!("{name} {file}\n").into_bytes();
+            input.extend_from_slice(&contents);
+            let seed_name = format!("{case_name}-{name}-{}", file.replace('/', "_"));
+            seeds.push((seed_name, input));
+        }
+    }
+    seeds
 }

@@ -3,8 +3,7 @@
 //! by name and unique, `__name__` among them, values bit for bit, and the cycle's one
 //! timestamp on every sample. The text writer must not panic on the same batch.
 
-#[path = "../support/proto.rs"]
-mod proto;
+use crate::proto;
 
 use sc_agent::batch::{Batch, Kind};
 use sc_agent::output::text;

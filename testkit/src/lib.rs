@@ -1,0 +1,46 @@
+//! Test support for sc-agent, in one place: what the integration tests (`tests/`),
+//! the agent's own unit tests, the fuzz targets (`fuzz/`) and the long soak share.
+//!
+//! - [`proto`]: the remote write messages decoded with prost, a reading of the wire
+//!   format independent of the agent's hand-written encoder;
+//! - [`fuzz`]: the fuzz harnesses, run by cargo-fuzz and replayed by
+//!   `tests/fuzz_regressions.rs`;
+//! - with the `peers` feature (the default): the real binary and its peers:
+//!   [`bin`] and [`Agent`] (a running agent with captured output), [`TempDir`],
+//!   loopback helpers, an [`Exposition`] reader, the fault-injecting remote write
+//!   [`receiver`] (optionally TLS), and the [`soak`] run (also the `soak` binary,
+//!   `scripts/soak.sh`).
+//!
+//! Nothing here ships: it is a dev-dependency of the agent only.
+
+pub mod fuzz;
+pub mod proto;
+
+#[cfg(feature = "peers")]
+mod config;
+#[cfg(feature = "peers")]
+mod exposition;
+#[cfg(feature = "peers")]
+mod net;
+#[cfg(feature = "peers")]
+mod process;
+#[cfg(feature = "peers")]
+pub mod receiver;
+#[cfg(feature = "peers")]
+pub mod soak;
+mod tempdir;
+
+#[cfg(feature = "peers")]
+pub use config::{base_config, collectors_only, indent};
+#[cfg(feature = "peers")]
+pub use exposition::{Exposition, Sample};
+#[cfg(feature = "peers")]
+pub use net::{free_port, http_get, wait_for_port};
+#[cfg(feature = "peers")]
+pub use process::*;
+pub use tempdir::TempDir;
+
+/// The project's root directory (the agent's Cargo.toml).
+pub fn project_root() -> &'static std::path::Path {
+    std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
