@@ -5,7 +5,7 @@
 //! files with strace from a real `sc-agent` cycle.
 //!
 //! ```text
-//! cargo run --release --example cycle_cost -- --cycles 2000 --floor /tmp/files.txt
+//! cargo bench --bench cycle_cost -- --cycles 2000 --floor /tmp/files.txt
 //! ```
 //!
 //! The floor list has one operation a line: `read PATH`, `list PATH` or
@@ -14,7 +14,6 @@
 
 use nix::time::{clock_gettime, ClockId};
 use sc_agent::batch::Batch;
-use sc_agent::collector::filesystem::StuckMounts;
 use sc_agent::collector::Registry;
 use sc_agent::config::Config;
 use sc_agent::remote_write::encode::Encoder;
@@ -89,7 +88,7 @@ fn main() {
         instance: Some("bench-host".to_owned()),
         ..Config::default()
     };
-    let mut registry = Registry::from_config(&config, &StuckMounts::default());
+    let mut registry = Registry::new(&config);
     let mut batch = Batch::new();
     batch.set_common_labels(vec![
         ("vm_id".into(), "bench-vm".into()),

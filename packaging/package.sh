@@ -10,7 +10,7 @@
 # build context is that directory). It is reproducible: sorted entries, owner
 # root, mtimes from SOURCE_DATE_EPOCH (default: the last commit's time).
 #
-#   scripts/package.sh [--binary PATH] [--out DIR]
+#   packaging/package.sh [--binary PATH] [--out DIR]
 #
 # --binary packages a binary built elsewhere instead of running
 # scripts/build-static.sh (the tests use it); --out writes elsewhere than
@@ -44,10 +44,10 @@ while [ "$#" -gt 0 ]; do
 done
 
 repo=$(CDPATH='' cd -- "$(dirname -- "$0")/.." && pwd)
-scripts=$repo/scripts
+packaging=$repo/packaging
 
 if [ -z "$binary" ]; then
-  binary=$repo/$("$scripts/build-static.sh" | tail -n 1)
+  binary=$repo/$("$repo/scripts/build-static.sh" | tail -n 1)
 fi
 [ -f "$binary" ] || die "no binary at $binary"
 if [ -z "$out" ]; then
@@ -76,8 +76,8 @@ dir=$stage/$name
 mkdir "$dir"
 chmod 0755 "$dir"
 cp "$binary" "$dir/sc-agent"
-cp "$scripts/install.sh" "$scripts/sc-agent.service" "$scripts/sc-agent.yaml" \
-  "$scripts/Dockerfile" "$dir/"
+cp "$packaging/install.sh" "$packaging/sc-agent.service" "$packaging/sc-agent.yaml" \
+  "$packaging/Dockerfile" "$dir/"
 chmod 0755 "$dir/sc-agent" "$dir/install.sh"
 chmod 0644 "$dir/sc-agent.service" "$dir/sc-agent.yaml" "$dir/Dockerfile"
 (cd "$dir" && sha256sum sc-agent install.sh sc-agent.service sc-agent.yaml Dockerfile >SHA256SUMS)

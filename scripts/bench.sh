@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Measures sc-agent's footprint on this machine and checks it against the budgets
-# of DESIGN.md, in one run:
+# Measures sc-agent's footprint on this machine and checks it against its budgets
+# (README, Footprint), in one run:
 #
 #   binary size        static musl release, with TLS and without (feature `tls`)
 #   CPU per cycle      collect + encode + compress (default collectors), against the
@@ -29,10 +29,12 @@ if [ "${#need[@]}" -gt 0 ]; then
   $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-echo "building: static binaries (with and without TLS) and the cycle-cost example" >&2
+echo "building: static binaries (with and without TLS) and the cycle-cost bench" >&2
 tls_bin=$(scripts/build-static.sh | tail -n 1)
 notls_bin=$(scripts/build-static.sh --no-default-features | tail -n 1)
-cargo build --release --quiet --example cycle_cost >&2
+cycle_cost=$(cargo bench --no-run --bench cycle_cost 2>&1 \
+  | grep -oE 'target/release/deps/cycle_cost-[0-9a-f]+' | tail -n 1)
+[ -x "$cycle_cost" ] || { echo "bench.sh: cannot build benches/cycle_cost.rs" >&2; exit 1; }
 
 exec python3 scripts/bench.py --binary "$tls_bin" --binary-no-tls "$notls_bin" \
-  --cycle-cost target/release/examples/cycle_cost "$@"
+  --cycle-cost "$cycle_cost" "$@"

@@ -31,14 +31,11 @@ FIXTURES = ROOT / "tests" / "fixtures"
 AGENT = ROOT / "target" / "debug" / "sc-agent"
 NODE_EXPORTER = "prometheus-node-exporter"
 
-# sc-agent's config key -> node_exporter's collector name, for the shared ones.
-COLLECTORS = {
-    "cpu": "cpu", "memory": "meminfo", "loadavg": "loadavg", "diskstats": "diskstats",
-    "netdev": "netdev", "netclass": "netclass", "filesystem": "filesystem",
-    "stat": "stat", "uname": "uname", "vmstat": "vmstat", "pressure": "pressure",
-    "filefd": "filefd", "sockstat": "sockstat", "netstat": "netstat",
-    "entropy": "entropy", "time": "time",
-}
+# sc-agent's collectors that node_exporter 1.5 does not have (the names of the others
+# are node_exporter's own).
+NOT_IN_NODE_EXPORTER = {"process"}
+# sc-agent option -> node_exporter flag, where the names differ.
+FLAG_NAMES = {("netclass", "device_exclude"): "ignored-devices"}
 # sc-agent's default device filters, given to node_exporter: Debian's build excludes
 # lo from netdev, and 1.5's diskstats default does not exclude zram.
 DEFAULT_FILTERS = {
@@ -47,26 +44,50 @@ DEFAULT_FILTERS = {
 }
 COMMON_LABELS = {"instance", "job", "vm_id"}
 UNCOMPARED_VALUES = {"node_time_seconds"}
-SKIPPED = re.compile(r"^(go_|process_|promhttp_|node_exporter_build_info|node_scrape_collector_duration)")
+SKIPPED = re.compile(r"^(go_|process_|promhttp_|sc_agent_|node_exporter_build_info|node_scrape_collector_duration)")
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
+def settings(case):
+    """{collector: (enabled, {option: value})} of the case's effective config, read
+    from `sc-agent --print-config` (the agent's own reading of config.yaml)."""
+    text = subprocess.run([str(AGENT), "--print-config", "--config", "config.yaml"],
+                          cwd=case, check=True, capture_output=True, text=True).stdout
+    section = text.split("\ncollectors:\n", 1)[1]
+    result, current = {}, None
+    for line in section.splitlines():
+        if not line.startswith("  "):
+            break
+        if not line.startswith("    "):
+            name, _, value = line.strip().partition(":")
+            value = value.strip()
+            result[name] = (value == "true", {})
+            current = name if not value else None
+        elif current:
+            key, _, value = line.strip().partition(": ")
+            if key == "enabled":
+                result[current] = (value == "true", result[current][1])
+            elif value != "null":
+                result[current][1][key] = value.strip("'")
+    return result
+
+
 def enabled(case):
-    """The sc-agent collector keys the case's config.yaml turns on."""
-    text = (case / "config.yaml").read_text()
-    return [k for k, v in re.findall(r"^  (\w+): (true|false)$", text, re.M) if v == "true"]
+    """The collectors the case's config turns on."""
+    return [name for name, (on, _) in settings(case).items() if on]
 
 
 def filter_flags(case):
-    """node_exporter flags for the device filters of the case's config.yaml."""
-    text = (case / "config.yaml").read_text()
+    """node_exporter flags for the device filters of the case's config."""
     flags = ["--no-collector.netdev.netlink"]
-    for section, defaults in DEFAULT_FILTERS.items():
-        match = re.search(rf"^{section}:\n((?:  .*\n)+)", text, re.M)
-        options = dict(re.findall(r"^  (\w+): '?(.*?)'?$", match.group(1), re.M)) if match else {}
-        for key, value in (options or defaults).items():
-            flags.append(f"--collector.{section}.{key.replace('_', '-')}={value}")
+    options = settings(case)
+    for name, defaults in DEFAULT_FILTERS.items():
+        chosen = {k: v for k, v in options.get(name, (False, {}))[1].items()
+                  if k.startswith("device_")}
+        for key, value in {**defaults, **chosen}.items():
+            flag = FLAG_NAMES.get((name, key), key.replace("_", "-"))
+            flags.append(f"--collector.{name}.{flag}={value}")
     return flags
 
 
@@ -101,7 +122,7 @@ def free_port():
 
 def node_exporter(case, keys, empty):
     port = free_port()
-    flags = [f"--collector.{COLLECTORS[k]}" for k in keys if k in COLLECTORS]
+    flags = [f"--collector.{k}" for k in keys if k not in NOT_IN_NODE_EXPORTER]
     # node_exporter refuses to start when a --path.* directory is missing.
     tree = lambda name: name if (case / name).is_dir() else empty
     env = dict(os.environ, TZ="Europe/Berlin")
@@ -132,7 +153,7 @@ def agent(case):
 
 def compare(case):
     keys = enabled(case)
-    if not any(k in COLLECTORS for k in keys):
+    if all(k in NOT_IN_NODE_EXPORTER for k in keys):
         return []
     with tempfile.TemporaryDirectory() as empty:
         ne_meta, ne = parse(node_exporter(case, keys, empty))

@@ -7,7 +7,8 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 # Needs the nightly toolchain; installs cargo-fuzz when missing. The corpus grows in
-# fuzz/corpus/<target> (not committed); fuzz/seeds/<target> seeds it.
+# fuzz/corpus/<target> (not committed); fuzz/seeds/<target> seeds it, and the
+# collectors target also gets seeds made from the fixture trees (testkit's fuzz-seeds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,8 @@ fi
 
 # One build for all targets (cargo fuzz run would otherwise build each in turn).
 cargo +nightly fuzz build -O --fuzz-dir fuzz >&2
+# The collectors target also starts from every fixture tree's files.
+cargo run --quiet -p sc-agent-testkit --bin fuzz-seeds -- fuzz/corpus/collectors >&2
 
 failed=0
 printf '%-12s %12s %8s  %s\n' target executions seconds result

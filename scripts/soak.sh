@@ -12,7 +12,7 @@
 # produced == sent + dropped + left queued exactly (the receiver's decoded counts
 # cross-checked against the agent's own counters) and VmRSS grew by at most 256 KiB
 # after warm-up. The receiver and the checks are tests/soak_run/mod.rs, run by
-# examples/soak.rs; tests/soak.rs runs 5,000 cycles of the same in CI.
+# the soak binary of testkit/ (src/bin/soak.rs); tests/soak.rs runs 5,000 cycles of the same in CI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,6 @@ cycles=${1:-100000}
 interval_ms=${2:-10}
 
 agent=$(scripts/build-static.sh | tail -n 1)
-cargo build --release --example soak >&2
-exec target/release/examples/soak --agent "$agent" --cycles "$cycles" \
+cargo build --release -p sc-agent-testkit --bin soak >&2
+exec target/release/soak --agent "$agent" --cycles "$cycles" \
   --interval-ms "$interval_ms" --warmup 1000 --rss-tolerance-kib 256

@@ -58,7 +58,7 @@ say "cargo fmt --check"
 cargo fmt --all --check
 
 say "cargo clippy -D warnings"
-cargo clippy --all-targets -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 say "static musl binary (for the empty-root test)"
 SC_STATIC_BINARY="$PWD/$(scripts/build-static.sh | tail -n 1)"
