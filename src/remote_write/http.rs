@@ -157,7 +157,11 @@ impl Error {
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         {
-            return Error::new(ErrorKind::Tls, format!("TLS error {stage}: {tls}"));
+            let message = match stage {
+                Stage::Handshake => format!("TLS handshake failed: {tls}"),
+                _ => format!("TLS error {stage}: {tls}"),
+            };
+            return Error::new(ErrorKind::Tls, message);
         }
         if error.kind() == io::ErrorKind::TimedOut {
             let ms = timeout.as_millis();
@@ -302,7 +306,7 @@ impl Client {
             self.connection = None;
             error
         })?;
-        let complete = self.read_body(&head, deadline, keep_body);
+        let complete = self.read_body(&head, keep_body);
         if let Some(connection) = &mut self.connection {
             connection.idle_since = Instant::now();
         }
@@ -340,10 +344,8 @@ impl Client {
         };
         self.buf.clear();
         self.buf.extend_from_slice(&to.head);
-        self.buf.extend_from_slice(b"Content-Length: ");
-        self.buf
-            .extend_from_slice(body.len().to_string().as_bytes());
-        self.buf.extend_from_slice(b"\r\n\r\n");
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.buf, "Content-Length: {}\r\n\r\n", body.len());
         connection
             .send(&self.buf, body)
             .map_err(|e| (Error::io(Stage::Send, e, timeout), false))?;
@@ -355,12 +357,11 @@ impl Client {
     /// up to [`DRAIN_BYTES`] more to reach its end. The connection is kept only if
     /// the end was reached and the server allows it. Returns whether the kept part
     /// is the whole body.
-    fn read_body(&mut self, head: &Head, deadline: Instant, keep_body: usize) -> bool {
+    fn read_body(&mut self, head: &Head, keep_body: usize) -> bool {
         self.body.clear();
         let Some(connection) = self.connection.as_mut() else {
             return false;
         };
-        connection.socket.deadline = deadline;
         let mut reader = BodyReader {
             connection,
             buf: &mut self.buf,
@@ -540,7 +541,8 @@ impl Connection {
                 while !rest.is_empty() {
                     match tls.writer().write(rest)? {
                         // rustls' buffer is full: send what it holds.
-                        0 => flush_tls(tls, &mut self.socket)?,
+                        0 if tls.wants_write() => flush_tls(tls, &mut self.socket)?,
+                        0 => return Err(io::ErrorKind::WriteZero.into()),
                         n => rest = rest.get(n..).unwrap_or_default(),
                     }
                 }
