@@ -1284,7 +1284,7 @@ result rw_posts "$(grep -c '^POST /api/v1/write snappy Bearer e2e-secret-token [
 result rw_errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR')"
 
 # HTTPS with a private CA (remote_write.tls.ca_file): TLS inside MemoryDenyWriteExecute and
-# the seccomp filter. The trust store is loaded once per process: restart.
+# the seccomp filter. The CA file is read at every reload: install.sh's reload applies it.
 python3 - <<'PY' &
 import http.server, ssl
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -1305,8 +1305,7 @@ PY
 sleep 1
 install -m 0644 /root/tls/ca.pem /etc/sc-agent/ca.pem
 printf 'collection_interval: 1s\njob: e2e\ningestor_endpoint: https://localhost:19443/api/v1/write\nremote_write:\n  tls:\n    ca_file: /etc/sc-agent/ca.pem\n' >/root/sc-agent.yaml
-sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml >/dev/null
-systemctl restart sc-agent
+result https_reload "$(sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml | grep -c 'reloaded sc-agent')"
 sleep 4
 result https_posts "$(grep -c '^POST /api/v1/write snappy [1-9]' /root/rws.log)"
 result https_errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR')"
@@ -1433,9 +1432,10 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
         "no remote write request with the token reached the receiver\n{context}"
     );
     assert_eq!(results["rw_errors"], "0", "{context}");
+    assert_eq!(results["https_reload"], "1", "{context}");
     assert_ne!(
         results["https_posts"], "0",
-        "no HTTPS remote write request reached the receiver\n{context}"
+        "no HTTPS remote write request reached the receiver after the reload\n{context}"
     );
     assert_eq!(results["https_errors"], "0", "{context}");
     assert_eq!(

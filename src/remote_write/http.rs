@@ -24,6 +24,9 @@
 //!   [`DRAIN_BYTES`] more read and discarded to reuse the connection. Content-Length,
 //!   chunked and read-until-close bodies are understood; interim `1xx` answers are
 //!   skipped.
+//! - **Early answers.** A server that answers before it has read the whole body (a
+//!   413, or a TLS alert refusing the client certificate) and closes breaks the
+//!   write; its answer is still read and reported, rather than the broken pipe.
 //! - **No redirects.** A 3xx is a response like any other: the caller decides.
 //!
 //! Buffers are kept across requests, so a steady stream of pushes allocates nothing
@@ -336,9 +339,19 @@ impl Client {
             None => {
                 let connection = Connection::open(to, deadline, timeout).map_err(|e| (e, false))?;
                 self.stats.opened += 1;
-                if connection.resumed() {
-                    self.stats.resumed += 1;
-                }
+                let session = match (connection.is_tls(), connection.resumed()) {
+                    (true, true) => {
+                        self.stats.resumed += 1;
+                        ", TLS session resumed"
+                    }
+                    (true, false) => ", new TLS session",
+                    (false, _) => "",
+                };
+                log::debug!(
+                    "remote write: connection {} to {}{session}",
+                    self.stats.opened,
+                    to.endpoint.authority
+                );
                 self.connection.insert(connection)
             }
         };
@@ -346,10 +359,24 @@ impl Client {
         self.buf.extend_from_slice(&to.head);
         // Writing into a Vec cannot fail.
         let _ = write!(self.buf, "Content-Length: {}\r\n\r\n", body.len());
-        connection
-            .send(&self.buf, body)
-            .map_err(|e| (Error::io(Stage::Send, e, timeout), false))?;
+        let sent = connection.send(&self.buf, body);
         self.buf.clear();
+        if let Err(e) = sent {
+            let error = Error::io(Stage::Send, e, timeout);
+            // A server refusing a body may answer (413) and close before reading it
+            // all, and a TLS server refusing the client's certificate sends an alert:
+            // either, if it came, says more than the broken pipe.
+            if error.kind == ErrorKind::Connection {
+                match read_head(connection, &mut self.buf, timeout) {
+                    Ok(head) => return Ok(head),
+                    Err((refusal, _)) if refusal.kind == ErrorKind::Tls => {
+                        return Err((refusal, false))
+                    }
+                    Err(_) => {}
+                }
+            }
+            return Err((error, false));
+        }
         read_head(connection, &mut self.buf, timeout)
     }
 
@@ -493,6 +520,13 @@ impl Connection {
         }
         self.tls = Some(Box::new(session));
         Ok(self)
+    }
+
+    fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// Whether the TLS session was resumed from an earlier connection's ticket.
@@ -1326,6 +1360,33 @@ mod tests {
         assert_eq!((response.status, response.body_complete), (500, false));
         assert!(!client.is_connected());
         drop(client);
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn an_answer_before_the_whole_body_was_taken_is_read() {
+        // The server reads the head only, refuses the body and closes: the client's
+        // write breaks, but the 413 is what it reports.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let answer =
+                "HTTP/1.1 413 Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!";
+            stream.write_all(answer.as_bytes()).unwrap();
+        });
+        let body = vec![b'x'; 16 << 20];
+        let mut client = Client::new();
+        let response = client
+            .post(&destination(&url(port)), &body, TIMEOUT, 64)
+            .unwrap();
+        assert_eq!((response.status, response.body), (413, &b"too big!"[..]));
+        assert!(!client.is_connected());
         server.join().unwrap();
     }
 
