@@ -267,6 +267,46 @@ fn a_429_waits_for_retry_after() {
 }
 
 #[test]
+fn a_redirect_is_not_followed_but_retried_and_logged_with_its_location() {
+    let elsewhere = Receiver::start(|_| Reply::ok());
+    let location = elsewhere.url();
+    let receiver = Receiver::start(move |n| {
+        if n < 3 {
+            Reply::Status(
+                307,
+                vec![("Location".into(), location.clone())],
+                String::new(),
+            )
+        } else {
+            Reply::ok()
+        }
+    });
+    let dir = TempDir::new();
+    let agent = start(&dir, &config(&receiver.url(), ""), &[]);
+    receiver.wait_for(WAIT, "the 3xx counted", |r| {
+        r.iter().any(|r| {
+            r.value("sc_agent_send_failures_total", &[("reason", "http_other")]) == Some(3.0)
+        })
+    });
+    let received = receiver.received();
+    // The redirected batch is the one retried, and taken once the endpoint answers.
+    assert!(received[..3]
+        .iter()
+        .all(|r| r.timestamp() == received[0].timestamp()));
+    assert_eq!(receiver.accepted()[0].timestamp(), received[0].timestamp());
+    assert!(elsewhere.received().is_empty(), "the redirect was followed");
+    assert_eq!(elsewhere.connections(), 0);
+    let stderr = agent.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "failed (http_other): HTTP 307 redirecting to \"{}\", which sc-agent does not follow",
+            elsewhere.url()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_400_drops_the_batch_counts_it_and_does_not_retry() {
     let receiver = Receiver::start(|n| {
         if n == 0 {
