@@ -1516,6 +1516,10 @@ fn the_example_configs_commented_options_are_valid() {
         .arg("-out")
         .arg(&ca));
     assert!(openssl.status.success(), "{}", text(&openssl));
+    let tls = scratch.path().join("tls");
+    fs::create_dir_all(&tls).unwrap();
+    receiver::tls::make_certificates(&tls);
+    let (client_cert, client_key) = receiver::tls::make_client_certificate(&tls, "agent");
 
     // Bearer token and basic auth exclude each other: one variant each.
     for (variant, leave_out) in [("bearer", "  basic_auth"), ("basic", "  bearer_token_file")] {
@@ -1533,7 +1537,9 @@ fn the_example_configs_commented_options_are_valid() {
             options.push(
                 line.replace("/etc/sc-agent/bearer-token", token.to_str().unwrap())
                     .replace("/etc/sc-agent/password", password.to_str().unwrap())
-                    .replace("/etc/sc-agent/ca.pem", ca.to_str().unwrap()),
+                    .replace("/etc/sc-agent/ca.pem", ca.to_str().unwrap())
+                    .replace("/etc/sc-agent/client.pem", client_cert.to_str().unwrap())
+                    .replace("/etc/sc-agent/client.key", client_key.to_str().unwrap()),
             );
         }
         let text_ = format!("{rest}\n{}\n", options.join("\n"));
