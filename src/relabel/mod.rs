@@ -4,7 +4,8 @@
 //! [`Rules`] is the list as configured: each [`Rule`] has Prometheus' fields,
 //! defaults and load-time checks (`model/relabel/relabel.go`, `Validate` and
 //! `UnmarshalYAML`, with the same error texts). [`Rules::process`] is Prometheus'
-//! `relabel.Process`.
+//! `relabel.Process`. [`Relabeler`] runs the rules once per distinct series and
+//! remembers the outcome, since an agent sends nearly the same series every cycle.
 //!
 //! # What differs from Prometheus
 //!
@@ -31,7 +32,14 @@
 //!   group can have such a name.
 //! - **`lowercase`/`uppercase`** map characters one to one as Go does (ß stays ß);
 //!   the Unicode version is Rust's, which can be newer than Go's.
+//! - [`Relabeler`] does not send a series that the rules leave without a valid
+//!   `__name__` ([`Outcome::Invalid`]); Prometheus would send it and have the whole
+//!   request refused.
+//!
+//! Input labels with an empty value are left out before the rules run, as a scrape
+//! never produces them and the encoder drops them.
 
+mod cache;
 mod md5;
 mod process;
 mod regex;
@@ -39,6 +47,7 @@ mod rule;
 mod syntax;
 mod template;
 
+pub use cache::{Labels, Limits, Outcome, Relabeler};
 pub use regex::Regex;
 pub use rule::{Action, Rule, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR};
 
