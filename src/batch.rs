@@ -316,6 +316,7 @@ impl<'a> SeriesRef<'a> {
 }
 
 /// Merges the name label, the series' own labels and the common labels in name order.
+#[derive(Clone)]
 pub struct Labels<'a> {
     batch: &'a Batch,
     name: Option<&'a str>,

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod labels;
 pub mod logging;
 pub mod output;
+pub mod relabel;
 pub mod remote_write;
 pub mod signals;
 pub mod ticker;
