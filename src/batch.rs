@@ -313,7 +313,10 @@ impl FamilyWriter<'_> {
 /// (`String::extend_from_within` needs a newer Rust than the crate's 1.85).
 fn copy_within(text: &mut String, span: Span) {
     let mut at = span.start as usize;
-    while let Some(c) = text.get(at..span.end as usize).and_then(|s| s.chars().next()) {
+    while let Some(c) = text
+        .get(at..span.end as usize)
+        .and_then(|s| s.chars().next())
+    {
         text.push(c);
         at += c.len_utf8();
     }

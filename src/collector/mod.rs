@@ -23,11 +23,14 @@ mod seen;
 pub mod sockstat;
 pub mod stat;
 mod sysconf;
+pub mod textfile;
 pub mod time;
 pub mod uname;
 pub mod vmstat;
 
-pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
+pub use file::{
+    list_dir, read_bytes, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES,
+};
 pub use seen::Seen;
 
 use crate::batch::{Batch, Kind};
@@ -104,6 +107,10 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// The families [`Registry`] writes after every collector has run.
+pub const SCRAPE_DURATION: &str = "node_scrape_collector_duration_seconds";
+pub const SCRAPE_SUCCESS: &str = "node_scrape_collector_success";
 
 /// A source of metric families.
 pub trait Collector {
@@ -257,7 +264,7 @@ impl Registry {
 
     fn write_scrape_metrics(&self, out: &mut Batch) {
         let mut duration = out.family(
-            "node_scrape_collector_duration_seconds",
+            SCRAPE_DURATION,
             "node_exporter: Duration of a collector scrape.",
             Kind::Gauge,
         );
@@ -265,7 +272,7 @@ impl Registry {
             duration.sample(&[("collector", entry.collector.name())], entry.seconds);
         }
         let mut success = out.family(
-            "node_scrape_collector_success",
+            SCRAPE_SUCCESS,
             "node_exporter: Whether a collector succeeded.",
             Kind::Gauge,
         );
