@@ -20,24 +20,42 @@
 //!   (node_exporter dereferences a missing HELP there and panics; here it is
 //!   dropped). A file's family whose HELP or TYPE, after the invented HELP, differs
 //!   from the family's first is dropped, as node_exporter's registry drops it.
-//! - Families come out sorted by name; their metrics sorted by labels (empty values
-//!   aside); a summary's quantiles and a histogram's buckets sorted by bound, a
-//!   repeated bound keeping its last value, `+Inf` added to a histogram without it,
-//!   `le` and `quantile` written as Go writes floats (`le="1.6384e+06"`), so series
-//!   keep the names they had when Prometheus scraped node_exporter.
+//! - Families come out sorted by name, then `node_textfile_mtime_seconds` and
+//!   `node_textfile_scrape_error`. Metrics are in the order of node_exporter's
+//!   registry (each padded with the label names the other metrics of its file's
+//!   family have, then compared by label count and value by value); the padding
+//!   itself is not written (`label=""` is no label to Prometheus). A summary's
+//!   quantiles and a histogram's buckets are sorted by bound, a repeated bound
+//!   keeping its last value, `+Inf` added to a histogram without it, a missing sum
+//!   or count 0; `le` and `quantile` are written as Go writes floats
+//!   (`le="1.6384e+06"`), so series keep the names they had when Prometheus scraped
+//!   node_exporter. A directory named `*.prom` reads as a file without metrics.
 //!
-//! Unlike node_exporter, a series that repeats one (within or across files, or
-//! written this cycle by another collector) is dropped and sets the scrape error:
-//! a remote-write receiver rejects a whole request that repeats a series.
-//! Repeats are judged as the receiver judges them: an empty label is no label. A
-//! textfile family whose name another collector wrote is dropped whole (the
-//! agent's batch keeps a family in one piece; node_exporter would merge it only
-//! under identical HELP and TYPE), and so are the families the agent writes after
-//! the collectors (`node_scrape_collector_*`, `node_textfile_*`, `sc_agent_*`).
-//! The collector therefore runs after all others.
+//! Unlike node_exporter:
 //!
-//! Problems are logged as warnings when they appear and at debug level while they
-//! last, not every cycle.
+//! - A series that repeats one (within or across files, or written this cycle by
+//!   another collector) is dropped and sets the scrape error: a remote-write
+//!   receiver rejects a whole request that repeats a series. Repeats are judged as
+//!   the receiver judges them: an empty label is no label. node_exporter's registry
+//!   drops such repeats too, but only logs them; it also only logs the HELP and
+//!   TYPE conflicts above, which set the scrape error here.
+//! - A textfile family whose name another collector wrote is dropped whole: the
+//!   batch keeps a family in one piece (node_exporter merges it into the built-in
+//!   family when HELP and TYPE are identical). So are the families the agent writes
+//!   after the collectors (`node_scrape_collector_*`, `node_textfile_*`,
+//!   `sc_agent_*`), where in node_exporter a textfile's `node_textfile_scrape_error`
+//!   wins over the collector's own. The collector therefore runs after all others.
+//! - A file with a label name starting with `__` is skipped (node_exporter
+//!   panics), and so is one the parser refuses where expfmt does not (see
+//!   [`crate::exposition`]: negative counts, which node_exporter turns into
+//!   1.8e19, `gauge_histogram`).
+//! - Fractional histogram and summary counts are kept; node_exporter 1.5 truncates
+//!   them to integers.
+//! - Problems are logged as warnings when they appear and at debug level while
+//!   they last, not every cycle.
+//!
+//! Files, directories and bytes per cycle are bounded (below), on top of the
+//! parser's bounds on each file.
 
 mod glob;
 
@@ -197,14 +215,22 @@ impl Textfile {
     fn read_file(&mut self) -> Result<(), String> {
         let path = self.path.as_str();
         let budget = MAX_TOTAL_BYTES.saturating_sub(self.bytes_read);
-        let metadata = read_bytes(Path::new(path), &mut self.raw, MAX_INPUT_BYTES.min(budget))
-            .map_err(|e| {
-                if budget < MAX_INPUT_BYTES {
-                    format!("{e} (this cycle's files may hold {MAX_TOTAL_BYTES} bytes)")
-                } else {
-                    e.to_string()
-                }
-            })?;
+        let metadata = match std::fs::metadata(path) {
+            // A directory named `*.prom` reads as empty in Go: a file without metrics.
+            Ok(metadata) if metadata.is_dir() => {
+                self.raw.clear();
+                metadata
+            }
+            _ => read_bytes(Path::new(path), &mut self.raw, MAX_INPUT_BYTES.min(budget)).map_err(
+                |e| {
+                    if budget < MAX_INPUT_BYTES {
+                        format!("{e} (this cycle's files may hold {MAX_TOTAL_BYTES} bytes)")
+                    } else {
+                        e.to_string()
+                    }
+                },
+            )?,
+        };
         self.bytes_read += self.raw.len();
         self.doc
             .parse(&self.raw)

@@ -262,7 +262,22 @@ fn files_past_the_cycles_byte_budget_are_skipped() {
 }
 
 #[test]
+fn a_directory_named_prom_is_a_file_without_metrics() {
+    // As node_exporter 1.5 reads it (Go reads a directory as empty).
+    let dir = TempDir::new();
+    dir.write("x.prom/inner.prom", "not_read 1\n");
+    let text = run(&[dir.path().to_str().unwrap()]);
+    assert!(!text.contains("not_read"), "{text}");
+    assert!(
+        text.contains("node_textfile_mtime_seconds{file=\""),
+        "{text}"
+    );
+    assert!(text.ends_with("node_textfile_scrape_error 0\n"), "{text}");
+}
+
+#[test]
 fn reserved_label_names_skip_the_file() {
+    // node_exporter panics on them (MustNewConstMetric with an invalid name).
     let dir = TempDir::new();
     dir.write("a.prom", "m{__meta=\"x\"} 1\n");
     let text = run(&[dir.path().to_str().unwrap()]);
