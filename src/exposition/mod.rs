@@ -90,4 +90,4 @@ pub fn fuzz(data: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

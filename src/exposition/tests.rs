@@ -607,3 +607,56 @@ fn fuzz_entry_survives_hostile_bytes() {
     fuzz(b"m{");
     fuzz(b"m{a=\"");
 }
+
+/// A xorshift generator: random edits that are the same on every run.
+pub(crate) struct Edits(u64);
+
+impl Edits {
+    pub(crate) fn new(seed: u64) -> Self {
+        Edits(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Replaces, inserts or removes up to `max` bytes of `buf`, from `alphabet`.
+    pub(crate) fn apply(&mut self, buf: &mut Vec<u8>, alphabet: &[u8], max: u64) {
+        for _ in 0..self.next() % (max + 1) {
+            let r = self.next();
+            let at = (r as usize >> 8) % (buf.len() + 1);
+            let byte = alphabet[(r as usize >> 40) % alphabet.len()];
+            match r % 3 {
+                0 if at < buf.len() => buf[at] = byte,
+                1 => buf.insert(at, byte),
+                _ if at < buf.len() => {
+                    buf.remove(at);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+#[test]
+fn random_edits_of_valid_input_never_panic() {
+    let seeds: &[&[u8]] = &[
+        b"# HELP h x\\ny\n# TYPE h histogram\nh_bucket{a=\"\\\"\",le=\"+Inf\"} 1 2\n\
+          h_sum{a=\"\\\"\"} -0\nh_count{a=\"\\\"\"} 1\n",
+        b"# TYPE s summary\ns{quantile=\"0.5\",b=\"c\"} NaN\ns_count{b=\"c\"} 3\ns_sum 4\n\
+          g{x=\"\xc3\xa9\",} -Inf\n",
+        b"a 1\nb{c=\"d\"} 2 3\n#TYPE e counter\ne_total 4\n",
+    ];
+    let alphabet = b"{}=\",# \t\n\\_:abcHELPTYPEsumcountbucketlequantile01.+-eInfNaN\xff\xc3";
+    let mut edits = Edits::new(0x9E37_79B9_7F4A_7C15);
+    let mut buf = Vec::new();
+    for i in 0..50_000 {
+        buf.clear();
+        buf.extend_from_slice(seeds[i % seeds.len()]);
+        edits.apply(&mut buf, alphabet, 8);
+        fuzz(&buf);
+    }
+}

@@ -397,3 +397,39 @@ fn steady_state_reuses_its_buffers() {
         assert_eq!(cycle(&mut collector), first);
     }
 }
+
+#[test]
+fn random_edits_of_files_never_repeat_a_series_or_panic() {
+    let seeds: &[&[u8]] = &[
+        b"# HELP h x\n# TYPE h histogram\nh_bucket{a=\"1\",le=\"+Inf\"} 1\n\
+          h_bucket{a=\"1\",le=\"0.5\"} 1\nh_sum{a=\"1\"} -0\nh_count{a=\"1\"} 1\n",
+        b"# TYPE s summary\ns{quantile=\"0.5\",b=\"c\"} NaN\ns{quantile=\"0.5\",b=\"c\"} 2\n\
+          s_count{b=\"c\"} 3\ns_sum 4\ng{x=\"\xc3\xa9\",} -Inf\ng 1\n",
+        b"a 1\nb{c=\"d\"} 2\n# TYPE e counter\ne{f=\"\"} 4\ne 5\nnode_load1 3\n",
+    ];
+    let alphabet = b"{}=\",# \n_abcHELPTYPEsumcountbucketlequantile01.+-InfNaN";
+    let mut edits = crate::exposition::tests::Edits::new(0x2545_F491_4F6C_DD1D);
+    let dir = TempDir::new();
+    let mut collector = textfile(&[dir.path().to_str().unwrap()]);
+    let mut batch = Batch::new();
+    for cycle in 0..1_000 {
+        for file in 0..3 {
+            let mut buf = seeds[(cycle + file) % seeds.len()].to_vec();
+            edits.apply(&mut buf, alphabet, 5);
+            dir.write_bytes(&format!("{file}.prom"), &buf);
+        }
+        batch.begin(0);
+        batch
+            .family("node_load1", "h", Kind::Gauge)
+            .sample(&[], 1.0);
+        collector.collect(&mut batch).unwrap();
+        let mut seen = SeriesSet::default();
+        for series in batch.families().flat_map(|f| f.series()) {
+            assert!(
+                seen.insert(&series),
+                "cycle {cycle}: {} twice",
+                series.name()
+            );
+        }
+    }
+}
