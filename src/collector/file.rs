@@ -62,6 +62,34 @@ fn read_open_file(path: &Path, file: std::fs::File, buf: &mut String) -> Result<
     Ok(())
 }
 
+/// Reads the file at `path` into `buf` (replacing its contents) if it holds at most
+/// `max` bytes, and returns the open file's metadata (its mtime as of the read).
+/// For files of any content, not only text: the textfile collector's `*.prom`.
+pub fn read_bytes(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> Result<std::fs::Metadata, CollectError> {
+    buf.clear();
+    let file = open(path).map_err(|e| CollectError::io(path, &e))?;
+    let result = (&file)
+        .take(max as u64 + 1)
+        .read_to_end(buf)
+        .map_err(|e| CollectError::io(path, &e));
+    if buf.capacity() > SHRINK_ABOVE && buf.capacity() > 4 * buf.len() {
+        buf.shrink_to(buf.len().max(SHRINK_ABOVE / 4));
+    }
+    result?;
+    if buf.len() > max {
+        buf.clear();
+        return Err(CollectError::new(format!(
+            "{}: larger than {max} bytes",
+            path.display()
+        )));
+    }
+    file.metadata().map_err(|e| CollectError::io(path, &e))
+}
+
 /// The largest single-value file [`read_value`] accepts: sysfs prints at most a page.
 const MAX_VALUE_BYTES: u64 = 4096;
 
@@ -176,6 +204,24 @@ mod tests {
         let path = dir.write_bytes("bin", &[0xff, 0xfe, 0x00, 0x80]);
         let mut buf = String::new();
         assert!(read_file(&path, &mut buf).is_err());
+    }
+
+    #[test]
+    fn reads_bytes_up_to_a_limit_with_the_metadata() {
+        let dir = crate::testing::TempDir::new();
+        let path = dir.write_bytes("a.prom", b"m 1\n\xff");
+        let mut buf = b"old".to_vec();
+        let metadata = read_bytes(&path, &mut buf, 5).unwrap();
+        assert_eq!(buf, b"m 1\n\xff");
+        assert_eq!(metadata.len(), 5);
+        let err = read_bytes(&path, &mut buf, 4).unwrap_err();
+        assert!(
+            err.to_string().ends_with("a.prom: larger than 4 bytes"),
+            "{err}"
+        );
+        assert!(buf.is_empty());
+        // A directory opens, but does not read.
+        assert!(read_bytes(dir.path(), &mut buf, 4).is_err());
     }
 
     #[test]

@@ -37,9 +37,13 @@ collectors! {
     netstat: Netstat = on,
     filesystem: Filesystem = on,
     process: Process = on,
+    // Last: it drops series that clash with those the others wrote this cycle.
+    textfile: Textfile = on,
 }
 
-pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
+pub use file::{
+    list_dir, read_bytes, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES,
+};
 pub use registry::Registry;
 pub use seen::Seen;
 pub use statfs::{FsStats, StatfsFn, StuckMounts};
@@ -118,6 +122,10 @@ impl fmt::Display for CollectError {
 }
 
 impl std::error::Error for CollectError {}
+
+/// The families [`Registry`] writes after every collector has run.
+pub const SCRAPE_DURATION: &str = "node_scrape_collector_duration_seconds";
+pub const SCRAPE_SUCCESS: &str = "node_scrape_collector_success";
 
 /// A source of metric families.
 pub trait Collector {

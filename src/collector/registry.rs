@@ -142,7 +142,7 @@ impl Registry {
 
     fn write_scrape_metrics(&self, out: &mut Batch) {
         let mut duration = out.family(
-            "node_scrape_collector_duration_seconds",
+            super::SCRAPE_DURATION,
             "node_exporter: Duration of a collector scrape.",
             Kind::Gauge,
         );
@@ -150,7 +150,7 @@ impl Registry {
             duration.sample(&[("collector", slot.descriptor.name)], slot.seconds);
         }
         let mut success = out.family(
-            "node_scrape_collector_success",
+            super::SCRAPE_SUCCESS,
             "node_exporter: Whether a collector succeeded.",
             Kind::Gauge,
         );

@@ -18,6 +18,9 @@ pub struct Report {
     pub missed_ticks: u64,
 }
 
+/// What every family written here starts with: names no collector may write.
+pub const PREFIX: &str = "sc_agent_";
+
 /// Reasons a sample is dropped, as `sc_agent_samples_dropped_total{reason}`.
 pub const DROP_REASONS: [&str; 3] = ["queue_full", "rejected", "shutdown"];
 
@@ -126,5 +129,6 @@ mod tests {
             assert!(text.contains(line), "{line}\n---\n{text}");
         }
         assert_eq!(text.matches("sc_agent_send_failures_total{").count(), 8);
+        assert!(batch.families().all(|f| f.name().starts_with(PREFIX)));
     }
 }

@@ -6,3 +6,4 @@ pub mod collectors;
 pub mod config;
 pub mod duration;
 pub mod encode;
+pub mod exposition;
