@@ -20,9 +20,11 @@
 //! - when statfs fails, only `device_error 1` is reported for the mount, not
 //!   `readonly` or the sizes.
 //!
-//! statfs goes through [`TimedStatfs`](super::statfs): a hung mount (a dead NFS
-//! server) is time-boxed by `mount_timeout`, reported with `device_error 1` and
-//! skipped until its call returns, and never stalls the loop. Unlike node_exporter,
+//! statfs goes through [`TimedStatfs`](super::statfs): on the loop thread for local
+//! filesystems, whose statfs answers from memory; on a worker, time-boxed by
+//! `mount_timeout`, for network, user-space and unknown ones, so that a hung mount
+//! (a dead NFS server) is reported with `device_error 1` and skipped until its call
+//! returns, and never stalls the loop. Unlike node_exporter,
 //! whose scrape blocks on the hung call, only the cycle that meets a newly hung mount
 //! waits, `mount_timeout` for each such mount.
 
@@ -205,7 +207,10 @@ impl Filesystem {
         let fs_type = push(&mut self.labels, fs_type);
         let stats = self
             .statfs
-            .stat(&self.labels[mount_point.clone()])
+            .stat(
+                &self.labels[mount_point.clone()],
+                &self.labels[fs_type.clone()],
+            )
             .map_err(LineError::Failed)?;
         self.list.push(Mount {
             device,
@@ -787,10 +792,12 @@ mod tests {
     /// gets a new worker.
     #[test]
     fn a_panicking_statfs_is_a_device_error_not_a_crash() {
+        // Filesystems statted on the worker (network ones); local ones are statted
+        // on the loop thread with the real statfs, which does not panic.
         let dir = TempDir::new();
         dir.write(
             "proc/1/mounts",
-            "/dev/vda / ext4 rw 0 0\n/dev/vdb /data ext4 rw 0 0\n",
+            "srv:/a / nfs4 rw 0 0\nsrv:/b /data nfs4 rw 0 0\n",
         );
         let statfs: StatfsFn = Arc::new(|path: &Path| {
             assert_ne!(path, Path::new("/"), "simulated statfs bug");
@@ -807,9 +814,9 @@ mod tests {
         assert_eq!(
             flags(&text),
             [
-                "node_filesystem_readonly{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 0",
-                "node_filesystem_device_error{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 1",
-                "node_filesystem_device_error{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 0",
+                "node_filesystem_readonly{device=\"srv:/b\",fstype=\"nfs4\",mountpoint=\"/data\"} 0",
+                "node_filesystem_device_error{device=\"srv:/a\",fstype=\"nfs4\",mountpoint=\"/\"} 1",
+                "node_filesystem_device_error{device=\"srv:/b\",fstype=\"nfs4\",mountpoint=\"/data\"} 0",
             ]
         );
     }
