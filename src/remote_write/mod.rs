@@ -58,6 +58,7 @@ pub mod encode;
 pub mod metrics;
 pub mod queue;
 mod sender;
+pub mod spool;
 pub mod stale;
 
 pub use backoff::{parse_retry_after, Backoff, RETRY_AFTER_CAP};
