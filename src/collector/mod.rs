@@ -23,6 +23,7 @@ mod seen;
 pub mod sockstat;
 pub mod stat;
 mod sysconf;
+pub mod systemd;
 pub mod time;
 pub mod uname;
 pub mod vmstat;

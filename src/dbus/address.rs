@@ -38,6 +38,41 @@ impl fmt::Display for Address {
     }
 }
 
+/// A server to connect to: a bus daemon, which wants `Hello` first, or a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub address: Address,
+    pub bus: bool,
+}
+
+impl Endpoint {
+    pub fn bus(address: Address) -> Self {
+        Endpoint { address, bus: true }
+    }
+
+    pub fn peer(address: Address) -> Self {
+        Endpoint {
+            address,
+            bus: false,
+        }
+    }
+
+    /// The system bus: `DBUS_SYSTEM_BUS_ADDRESS` when set, else the default path.
+    pub fn system_bus() -> Result<Vec<Endpoint>, String> {
+        let text = std::env::var(SYSTEM_BUS_VARIABLE)
+            .ok()
+            .filter(|text| !text.is_empty());
+        let text = text.as_deref().unwrap_or(SYSTEM_BUS_DEFAULT);
+        let addresses = parse(text).map_err(|e| format!("{SYSTEM_BUS_VARIABLE}: {e}"))?;
+        Ok(addresses.into_iter().map(Endpoint::bus).collect())
+    }
+
+    /// systemd's private socket.
+    pub fn systemd_private() -> Self {
+        Endpoint::peer(Address::Path(SYSTEMD_PRIVATE.into()))
+    }
+}
+
 /// The addresses a client can connect to in `text`, in order. An error when there
 /// is none, naming why each entry was skipped.
 pub fn parse(text: &str) -> Result<Vec<Address>, String> {

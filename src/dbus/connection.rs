@@ -19,7 +19,7 @@
 //! peer closed it, it timed out mid-message, or it sent bytes that do not parse);
 //! the caller drops it and opens a new one, as after systemd re-executes.
 
-use super::address::Address;
+use super::address::{Address, Endpoint};
 use super::message::{self, Fields, Kind, Message, PREFIX_BYTES};
 use super::wire::{DecodeError, Reader, Value};
 use super::Error;
@@ -150,11 +150,10 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// Connects to `address` and authenticates; says `Hello` when `bus` (a bus daemon
-    /// rather than a peer-to-peer server).
-    pub fn open(address: &Address, bus: bool, deadline: Instant) -> Result<Self, Error> {
-        let peer = address.to_string();
-        let stream = connect(address, deadline).map_err(|source| Error::Connect {
+    /// Connects to `endpoint` and authenticates; says `Hello` when it is a bus.
+    pub fn open(endpoint: &Endpoint, deadline: Instant) -> Result<Self, Error> {
+        let peer = endpoint.address.to_string();
+        let stream = connect(&endpoint.address, deadline).map_err(|source| Error::Connect {
             address: peer.clone(),
             source,
         })?;
@@ -171,7 +170,7 @@ impl Connection {
             pending: Vec::new(),
         };
         connection.authenticate(deadline)?;
-        if bus {
+        if endpoint.bus {
             let call = Call {
                 destination: Some(BUS_NAME),
                 path: BUS_PATH,

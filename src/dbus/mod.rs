@@ -28,7 +28,7 @@ pub mod message;
 pub mod signature;
 pub mod wire;
 
-pub use address::Address;
+pub use address::{Address, Endpoint};
 pub use connection::{Call, Connection, Property, MAX_MESSAGE_BYTES};
 pub use message::{Kind, Message};
 pub use wire::{DecodeError, Reader, Value};
@@ -104,6 +104,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Error::Malformed(e)
+    }
+}
 
 /// Parses `bytes` as exactly one message and checks its body against its signature.
 /// Never panics, whatever the bytes; for fuzzing.

@@ -35,7 +35,7 @@ fn replies_are_matched_by_serial_past_signals_and_stray_replies() {
         peer.reply_to(call.serial + 100, &[Value::Str("not this one")]);
         peer.reply(call, &[Value::Str("0123")]);
     });
-    let mut conn = Connection::open(&server.address(), true, soon()).unwrap();
+    let mut conn = Connection::open(&Endpoint::bus(server.address()), soon()).unwrap();
     assert_eq!(conn.unique_name(), Some(":1.7"));
     for _ in 0..3 {
         let reply = conn.call(&bus_call("GetId", &[]), soon()).unwrap();
@@ -58,7 +58,7 @@ fn error_replies_carry_their_name_and_message_and_keep_the_connection() {
             peer.reply(call, &[Value::U32(5)]);
         }
     });
-    let mut conn = Connection::open(&server.address(), false, soon()).unwrap();
+    let mut conn = Connection::open(&Endpoint::peer(server.address()), soon()).unwrap();
     assert_eq!(conn.unique_name(), None);
     let err = conn.call(&bus_call("Fail", &[]), soon()).unwrap_err();
     assert!(err.keeps_connection());
@@ -73,7 +73,7 @@ fn error_replies_carry_their_name_and_message_and_keep_the_connection() {
 #[test]
 fn a_silent_peer_costs_the_deadline_and_no_more() {
     let server = FakeServer::start(false, |_, _| {});
-    let mut conn = Connection::open(&server.address(), false, soon()).unwrap();
+    let mut conn = Connection::open(&Endpoint::peer(server.address()), soon()).unwrap();
     let started = Instant::now();
     let err = conn
         .call(
@@ -126,8 +126,7 @@ fn a_server_that_never_accepts_costs_the_deadline_and_no_more() {
     }
     let started = Instant::now();
     let err = Connection::open(
-        &Address::Path(path),
-        false,
+        &Endpoint::peer(Address::Path(path)),
         started + Duration::from_millis(300),
     )
     .err()
@@ -149,14 +148,14 @@ fn a_closed_connection_is_a_disconnect_and_a_new_one_works() {
             peer.reply(call, &[Value::Str("ok")]);
         }
     });
-    let mut conn = Connection::open(&server.address(), true, soon()).unwrap();
+    let mut conn = Connection::open(&Endpoint::bus(server.address()), soon()).unwrap();
     let err = conn.call(&bus_call("Restart", &[]), soon()).unwrap_err();
     assert!(err.is_disconnect(), "{err}");
     assert!(err.to_string().contains("closed the connection"), "{err}");
     // Writing to the closed socket is EPIPE, also a disconnect (and no SIGPIPE).
     let err = conn.call(&bus_call("GetId", &[]), soon()).err().unwrap();
     assert!(err.is_disconnect(), "{err}");
-    let mut conn = Connection::open(&server.address(), true, soon()).unwrap();
+    let mut conn = Connection::open(&Endpoint::bus(server.address()), soon()).unwrap();
     assert_eq!(
         conn.call(&bus_call("GetId", &[]), soon())
             .unwrap()
@@ -193,7 +192,7 @@ fn oversized_and_malformed_messages_are_errors_not_panics() {
             peer.raw(&bytes);
         }
     });
-    let open = || Connection::open(&server.address(), false, soon()).unwrap();
+    let open = || Connection::open(&Endpoint::peer(server.address()), soon()).unwrap();
     let err = open().call(&bus_call("Huge", &[]), soon()).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -224,7 +223,7 @@ fn a_refused_authentication_is_an_auth_error() {
         let _ = stream.write_all(b"REJECTED DBUS_COOKIE_SHA1\r\n");
         std::thread::sleep(Duration::from_secs(1));
     });
-    let err = Connection::open(&Address::Path(path), true, soon())
+    let err = Connection::open(&Endpoint::bus(Address::Path(path)), soon())
         .err()
         .unwrap();
     assert!(matches!(err, Error::Auth(_)), "{err}");
@@ -239,7 +238,7 @@ fn a_refused_authentication_is_an_auth_error() {
 fn no_socket_is_a_connect_error_naming_the_address() {
     let dir = TempDir::new();
     let path = dir.path().join("absent");
-    let err = Connection::open(&Address::Path(path.clone()), true, soon())
+    let err = Connection::open(&Endpoint::bus(Address::Path(path.clone())), soon())
         .err()
         .unwrap();
     assert!(err.is_connect());
@@ -285,7 +284,7 @@ fn pipelined_reads_match_replies_that_come_out_of_order() {
             }
         }
     });
-    let mut conn = Connection::open(&server.address(), false, soon()).unwrap();
+    let mut conn = Connection::open(&Endpoint::peer(server.address()), soon()).unwrap();
     let names = ["A", "BB", "NoSuch", "DDDD", "EEEEE", "Last"];
     let requests = names.iter().map(|name| ("/unit", "org.example.I", *name));
     let mut got = vec![None; names.len()];
@@ -400,7 +399,7 @@ fn strings(reply: &Message<'_>) -> Vec<String> {
 #[test]
 fn dbus_daemon_understands_the_client_and_the_client_understands_it() {
     let daemon = DbusDaemon::start();
-    let mut conn = Connection::open(&daemon.address, true, soon()).unwrap();
+    let mut conn = Connection::open(&Endpoint::bus(daemon.address.clone()), soon()).unwrap();
     let me = conn.unique_name().unwrap().to_owned();
     assert!(me.starts_with(":1."), "{me}");
 
@@ -497,8 +496,8 @@ fn values_of_every_type_pass_through_dbus_daemon_intact() {
     // The daemon checks every message it routes against its signature and drops
     // the sender on any error, so what arrives at the other end was valid D-Bus.
     let daemon = DbusDaemon::start();
-    let mut sender = Connection::open(&daemon.address, true, soon()).unwrap();
-    let mut receiver = Connection::open(&daemon.address, true, soon()).unwrap();
+    let mut sender = Connection::open(&Endpoint::bus(daemon.address.clone()), soon()).unwrap();
+    let mut receiver = Connection::open(&Endpoint::bus(daemon.address.clone()), soon()).unwrap();
     let to = receiver.unique_name().unwrap().to_owned();
     let args = [
         Value::Byte(7),
