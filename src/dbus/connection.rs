@@ -214,7 +214,40 @@ impl Connection {
             )));
         }
         self.wbuf.extend_from_slice(b"BEGIN\r\n");
-        self.flush(deadline)
+        self.flush(deadline)?;
+        self.wait_until_read(deadline)
+    }
+
+    /// Waits until the server has read everything sent (the socket's send queue,
+    /// `SIOCOUTQ`, is empty).
+    ///
+    /// sd-bus (systemd's private socket, seen with systemd 252) reads the end of the
+    /// authentication in one go with whatever follows it, then leaves a message read
+    /// along with `BEGIN` unprocessed until more bytes arrive: a first call sent just
+    /// after `BEGIN` waits forever. So the first message goes only once `BEGIN` is
+    /// read, and then wakes the server as any later message does.
+    fn wait_until_read(&self, deadline: Instant) -> Result<(), Error> {
+        loop {
+            let mut unread: nix::libc::c_int = 0;
+            // SAFETY: TIOCOUTQ (SIOCOUTQ on a socket) writes one int, to `unread`,
+            // which outlives the call; the descriptor is owned by `self.stream`.
+            let rc = unsafe {
+                nix::libc::ioctl(self.stream.as_raw_fd(), nix::libc::TIOCOUTQ, &mut unread)
+            };
+            if rc < 0 {
+                return Err(self.io("authenticating", io::Error::last_os_error()));
+            }
+            if unread == 0 {
+                return Ok(());
+            }
+            if poll_timeout(deadline).is_none() {
+                return Err(Error::Timeout {
+                    peer: self.peer.clone(),
+                    doing: "waiting for the server to read BEGIN",
+                });
+            }
+            std::thread::sleep(Duration::from_micros(100));
+        }
     }
 
     /// One line of the SASL exchange, without its `\r\n`.

@@ -106,6 +106,21 @@ impl FakeServer {
         bus: bool,
         handler: impl FnMut(&Message<'_>, &mut Peer<'_>) + Send + 'static,
     ) -> Self {
+        FakeServer::start_with(bus, false, handler)
+    }
+
+    /// Like [`FakeServer::start`], peer-to-peer, and with sd-bus's quirk: it reads
+    /// the end of the authentication slowly, and a message read together with
+    /// `BEGIN` is only seen once more bytes arrive.
+    pub fn start_sd_bus(handler: impl FnMut(&Message<'_>, &mut Peer<'_>) + Send + 'static) -> Self {
+        FakeServer::start_with(false, true, handler)
+    }
+
+    fn start_with(
+        bus: bool,
+        sd_bus: bool,
+        handler: impl FnMut(&Message<'_>, &mut Peer<'_>) + Send + 'static,
+    ) -> Self {
         let dir = TempDir::new();
         let listener = UnixListener::bind(dir.path().join("bus")).expect("bind the fake bus");
         let calls = Arc::new(Mutex::new(Vec::new()));
@@ -116,7 +131,7 @@ impl FakeServer {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { return };
                 *count.lock().unwrap() += 1;
-                serve(stream, bus, &mut handler, &log);
+                serve(stream, bus, sd_bus, &mut handler, &log);
             }
         });
         FakeServer {
@@ -162,7 +177,13 @@ fn read_line(stream: &mut UnixStream, buf: &mut Vec<u8>) -> Option<String> {
     }
 }
 
-fn serve(mut stream: UnixStream, bus: bool, handler: &mut Handler, log: &Mutex<Vec<String>>) {
+fn serve(
+    mut stream: UnixStream,
+    bus: bool,
+    sd_bus: bool,
+    handler: &mut Handler,
+    log: &Mutex<Vec<String>>,
+) {
     stream.set_read_timeout(Some(IDLE)).unwrap();
     let mut buf = Vec::new();
     let mut nul = [0];
@@ -183,8 +204,20 @@ fn serve(mut stream: UnixStream, bus: bool, handler: &mut Handler, log: &Mutex<V
         }
         None => return,
     }
+    if sd_bus {
+        // Whatever the client sends after BEGIN by now is read with it.
+        std::thread::sleep(Duration::from_millis(100));
+    }
     if read_line(&mut stream, &mut buf).as_deref() != Some("BEGIN") {
         return;
+    }
+    if sd_bus && !buf.is_empty() {
+        // The lost wakeup: what came with BEGIN waits for the next bytes.
+        let mut chunk = [0; 4096];
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
     }
     let mut serial = 1000;
     let mut out = Vec::new();

@@ -46,6 +46,17 @@ fn replies_are_matched_by_serial_past_signals_and_stray_replies() {
 }
 
 #[test]
+fn the_first_call_waits_until_the_server_has_read_begin() {
+    // Sent with BEGIN, the call would never be answered by this server (nor by
+    // systemd 252's private socket).
+    let server = FakeServer::start_sd_bus(|call, peer| peer.reply(call, &[Value::Str("252")]));
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut conn = Connection::open(&Endpoint::peer(server.address()), deadline).unwrap();
+    let reply = conn.call(&bus_call("Version", &[]), deadline).unwrap();
+    assert_eq!(reply.body().str(), Ok("252"));
+}
+
+#[test]
 fn error_replies_carry_their_name_and_message_and_keep_the_connection() {
     let server = FakeServer::start(false, |call, peer| {
         if call.fields.member == Some("Fail") {
