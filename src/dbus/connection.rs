@@ -363,20 +363,22 @@ impl Connection {
         let mut requests = requests.into_iter().enumerate();
         let mut pending = std::mem::take(&mut self.pending);
         pending.clear();
+        let window = window.max(1);
         let result = loop {
-            while pending.len() < window.max(1) {
-                let Some((index, (path, interface, property))) = requests.next() else {
-                    break;
-                };
-                let args = [Value::Str(interface), Value::Str(property)];
-                let call = Call {
-                    destination: Some(destination),
-                    path,
-                    interface: PROPERTIES,
-                    member: "Get",
-                    args: &args,
-                };
-                pending.push((self.queue(&call), index));
+            // Topped up when half the window is answered: one send per half window.
+            if pending.len() <= window / 2 {
+                let room = window - pending.len();
+                for (index, (path, interface, property)) in requests.by_ref().take(room) {
+                    let args = [Value::Str(interface), Value::Str(property)];
+                    let call = Call {
+                        destination: Some(destination),
+                        path,
+                        interface: PROPERTIES,
+                        member: "Get",
+                        args: &args,
+                    };
+                    pending.push((self.queue(&call), index));
+                }
             }
             if pending.is_empty() {
                 break Ok(());
