@@ -1,8 +1,8 @@
 //! `node_systemd_*`: units and their states, from systemd over D-Bus, as node_exporter
 //! 1.12's systemd collector reports them.
 //!
-//! Per cycle, on one connection kept across cycles (node_exporter opens one per
-//! scrape):
+//! Per cycle (node_exporter opens a connection per scrape; here one on the bus is
+//! kept across cycles, see below):
 //!
 //! 1. `Properties.Get` of the manager's `Version` and `Virtualization`;
 //! 2. `Manager.ListUnits`, counted by active state for `node_systemd_units`, then
@@ -19,9 +19,9 @@
 //!
 //! Timers and `SystemState` are skipped below systemd 212, as node_exporter skips
 //! them. A property that cannot be read (an older systemd without `NRefused`) leaves
-//! its series out, as node_exporter does (where it would panic on a property of an
-//! unexpected type, this leaves it out too). A failed `ListUnits` or `SystemState`
-//! fails the collector. Series come sorted by label values, as node_exporter's
+//! its series out, as node_exporter does; so does one of an unexpected type (on which
+//! node_exporter would panic). A failed `ListUnits` or `SystemState` fails the
+//! collector. Series come sorted by label values, as node_exporter's
 //! registry serves them.
 //!
 //! Quirks kept: `node_systemd_socket_refused_connections_total` is a gauge; a socket
@@ -38,10 +38,15 @@
 //! `/run/dbus/system_bus_socket`) and, when that fails and the agent runs as root,
 //! systemd's private socket, as go-systemd's `NewWithContext` does; with `private`
 //! only the private socket. Without systemd (a container) every cycle fails with the
-//! connect error, which the registry logs once. When the connection breaks (systemd
-//! re-executed, the bus restarted), the cycle reconnects and starts again, once. The
-//! whole exchange of a cycle, connecting included, is bounded by `timeout`: a hung
-//! systemd costs one cycle that long and a reconnect, never a stuck loop.
+//! connect error, which the registry logs once. A connection to the bus is kept
+//! across cycles: the bus routes it nothing it did not ask for. One to the private
+//! socket is closed after each cycle, as node_exporter's: systemd sends every
+//! private connection all its signals unasked (20 messages, 16 KB, for restarting a
+//! timer and starting a service, seen with systemd 252), which PID 1 would queue
+//! for an idle agent between cycles. When a kept connection breaks (the bus or
+//! systemd restarted), the cycle reconnects and starts again, once. The whole
+//! exchange of a cycle, connecting included, is bounded by `timeout`: a hung systemd
+//! costs one cycle that long and a reconnect, never a stuck loop.
 
 use super::{Collector, Error};
 use crate::batch::{Batch, Kind};
@@ -57,8 +62,9 @@ pub const UNIT_INCLUDE: &str = ".+";
 /// node_exporter's `--collector.systemd.unit-exclude` default.
 pub const UNIT_EXCLUDE: &str = ".+\\.(automount|device|mount|scope|slice)";
 
-/// How many property reads are in flight at once: one round trip per this many
-/// units' properties, well under the system bus's limit on pending replies.
+/// The most property reads in flight at once (topped up when half are answered),
+/// well under dbus-daemon's limit of pending replies per connection (128 on the
+/// system bus).
 pub const WINDOW: usize = 32;
 
 /// systemd's bus name, manager object and interfaces.
@@ -899,14 +905,19 @@ impl Collector for Systemd {
         let timeout: Duration = self.options.timeout.as_duration();
         let deadline = Instant::now() + timeout;
         let reused = self.connection.is_some();
-        if let Err((error, disconnected)) = self.query(deadline) {
-            if !(disconnected && reused) {
-                return Err(error);
+        let mut result = self.query(deadline);
+        if let Err((error, true)) = &result {
+            if reused {
+                // The bus or systemd restarted since the last cycle: once more, anew.
+                log::debug!("{error}; reconnecting");
+                result = self.query(deadline);
             }
-            // systemd (or the bus) restarted since the last cycle: once more, anew.
-            log::debug!("{error}; reconnecting");
-            self.query(deadline).map_err(|(error, _)| error)?;
         }
+        // A private connection gets systemd's signals unasked: not kept idle.
+        if self.connection.as_ref().is_some_and(|c| !c.is_bus()) {
+            self.connection = None;
+        }
+        result.map_err(|(error, _)| error)?;
         self.write(out);
         Ok(())
     }
@@ -1494,6 +1505,25 @@ node_systemd_unit_tasks_max{{name=\"nginx.service\"}} 200
             render(&mut systemd).unwrap_err().to_string(),
             "couldn't get units: org.freedesktop.DBus.Error.AccessDenied: no"
         );
+    }
+
+    #[test]
+    fn a_bus_connection_is_kept_and_a_private_one_is_not() {
+        let (server, _) = start(debian());
+        let mut systemd = collector(&server, &SystemdOptions::default());
+        for _ in 0..3 {
+            render(&mut systemd).unwrap();
+        }
+        assert_eq!(server.connections(), 1);
+        let server = FakeServer::start(false, |call, peer| {
+            peer.error(call, "org.freedesktop.DBus.Error.AccessDenied", "no")
+        });
+        let endpoints = Ok(vec![Endpoint::peer(server.address())]);
+        let mut systemd = Systemd::with_endpoints(&SystemdOptions::default(), endpoints);
+        for _ in 0..3 {
+            assert!(render(&mut systemd).is_err());
+        }
+        assert_eq!(server.connections(), 3);
     }
 
     /// Replies recorded from a real systemd, by call name.

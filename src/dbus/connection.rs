@@ -191,6 +191,11 @@ impl Connection {
         &self.peer
     }
 
+    /// Whether this is a connection to a bus daemon rather than to a peer.
+    pub fn is_bus(&self) -> bool {
+        self.unique_name.is_some()
+    }
+
     /// The unique name the bus gave (`:1.42`); `None` peer-to-peer.
     pub fn unique_name(&self) -> Option<&str> {
         self.unique_name.as_deref()

@@ -355,6 +355,73 @@ fn parse_message_takes_any_bytes() {
     }
 }
 
+#[test]
+fn random_corruptions_of_a_rich_message_never_panic() {
+    let nested = Value::Array(
+        "{sv}",
+        vec![Value::DictEntry(Box::new((
+            Value::Str("k"),
+            Value::Variant(Box::new(Value::Array(
+                "(yv)",
+                vec![Value::Struct(vec![
+                    Value::Byte(1),
+                    Value::Variant(Box::new(Value::Signature("a{oas}"))),
+                ])],
+            ))),
+        )))],
+    );
+    let mut seed = Vec::new();
+    let fields = Fields {
+        reply_serial: Some(3),
+        sender: Some(":1.1"),
+        ..Fields::default()
+    };
+    let args = [
+        nested,
+        Value::Double(1.5),
+        Value::ObjectPath("/a/b"),
+        Value::Bool(false),
+    ];
+    message::encode(Kind::MethodReturn, 0, 4, &fields, &args, &mut seed);
+    assert!(parse_message(&seed).is_ok());
+    // xorshift: deterministic, no dependency.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut parsed, mut rejected) = (0, 0);
+    for _ in 0..20_000 {
+        let mut bytes = seed.clone();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        if next() % 8 == 0 {
+            bytes.truncate((next() as usize) % bytes.len());
+        }
+        match parse_message(&bytes) {
+            Ok(message) => {
+                parsed += 1;
+                // Whatever parsed can be walked as its signature says.
+                let mut body = message.body();
+                let _ = body.skip_all(message.signature);
+            }
+            Err(e) => {
+                rejected += 1;
+                assert!(e.offset <= bytes.len(), "{e}");
+            }
+        }
+    }
+    // Both outcomes happen: the corruptions reach past the checks, not only into them.
+    assert!(
+        parsed > 100 && rejected > 100,
+        "{parsed} parsed, {rejected} rejected"
+    );
+}
+
 /// A private dbus-daemon on a socket in a temp dir, killed on drop.
 struct DbusDaemon {
     child: Child,
