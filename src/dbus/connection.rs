@@ -260,7 +260,8 @@ impl Connection {
         loop {
             let pending = self.rbuf.get(self.rstart..self.rend).unwrap_or_default();
             if let Some(at) = pending.windows(2).position(|w| w == b"\r\n") {
-                let line = String::from_utf8_lossy(&pending[..at]).into_owned();
+                let line =
+                    String::from_utf8_lossy(pending.get(..at).unwrap_or_default()).into_owned();
                 self.rstart += at + 2;
                 return Ok(line);
             }

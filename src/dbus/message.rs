@@ -133,6 +133,7 @@ impl<'a> Message<'a> {
         let mut fields = Fields::default();
         let mut signature = "";
         let mut unix_fds = 0;
+        // The known fields seen, by code (1 to 9): each may come once.
         let mut seen = 0u16;
         let array = r.begin_array(b'(')?;
         while r.more(array) {
@@ -140,10 +141,12 @@ impl<'a> Message<'a> {
             let at = r.position();
             let code = r.u8()?;
             let sig = r.variant()?;
-            if code < 16 && seen & (1 << code) != 0 {
-                return Err(error(at, format!("header field {code} repeated")));
+            if (1..=9).contains(&code) {
+                if seen & (1 << code) != 0 {
+                    return Err(error(at, format!("header field {code} repeated")));
+                }
+                seen |= 1 << code;
             }
-            seen |= 1 << code.min(15);
             let expect = |wanted: &str| -> Result<(), DecodeError> {
                 if sig == wanted {
                     Ok(())
