@@ -10,6 +10,7 @@ pub mod batch;
 pub mod cli;
 pub mod collector;
 pub mod config;
+pub mod dbus;
 pub mod exposition;
 pub mod identity;
 pub mod labels;

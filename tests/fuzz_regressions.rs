@@ -4,7 +4,7 @@
 //! `tests/fuzz_regressions/<target>/`. A crash found by `scripts/fuzz.sh` is copied
 //! there (and fixed) so it can never come back.
 
-use sc_agent_testkit::fuzz::{collectors, config, duration, encode, exposition};
+use sc_agent_testkit::fuzz::{collectors, config, dbus, duration, encode, exposition};
 
 use std::path::Path;
 
@@ -75,4 +75,9 @@ fn encode_inputs() {
 #[test]
 fn exposition_inputs() {
     replay("exposition", exposition::run);
+}
+
+#[test]
+fn dbus_inputs() {
+    replay("dbus", dbus::run);
 }

@@ -37,6 +37,7 @@ collectors! {
     netstat: Netstat = on,
     filesystem: Filesystem = on,
     process: Process = on,
+    systemd: Systemd = off,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }
