@@ -9,6 +9,7 @@
 //! collector's failure once when it starts failing and once when it recovers.
 
 mod file;
+mod go_parse;
 mod registry;
 mod seen;
 mod statfs;
@@ -37,9 +38,13 @@ collectors! {
     netstat: Netstat = on,
     filesystem: Filesystem = on,
     process: Process = on,
+    cpufreq: Cpufreq = on,
 }
 
-pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
+pub use file::{
+    list_dir, open, read_file, read_optional_file, read_sys_value, read_sys_value_from, read_value,
+    set_path, MAX_FILE_BYTES, SYS_VALUE_BYTES,
+};
 pub use registry::Registry;
 pub use seen::Seen;
 pub use statfs::{FsStats, StatfsFn, StuckMounts};
