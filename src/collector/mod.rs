@@ -39,6 +39,7 @@ collectors! {
     filesystem: Filesystem = on,
     process: Process = on,
     cpufreq: Cpufreq = on,
+    thermal_zone: ThermalZone = on,
 }
 
 pub use file::{
