@@ -7,6 +7,9 @@
 //!   Go also takes `_` between digits in this mode; that is refused here.
 //! - [`parse_uint`]: `strconv.ParseUint(s, 10, 64)` (procfs's `ReadUintFromFile`):
 //!   decimal digits only. Rust's `u64::from_str` would also take `+5`; Go does not.
+//! - [`parse_float`]: `strconv.ParseFloat(s, 64)`: a value out of range is refused, as
+//!   Go refuses it, where Rust would give infinity. Go's hexadecimal floats (`0x1p3`)
+//!   are refused too; no sysfs attribute prints them.
 //! - [`trim_space`]: `bytes.TrimSpace` for ASCII (procfs's `SysReadFile` trims with it).
 //! - [`push_valid_utf8`]: `strings.ToValidUTF8(s, "\u{FFFD}")`, which node_exporter
 //!   applies to label values read from sysfs: each run of bytes that are not UTF-8
@@ -43,6 +46,15 @@ pub fn parse_uint(text: &str) -> Option<u64> {
         return None;
     }
     text.parse().ok()
+}
+
+/// Parses a number like Go's `strconv.ParseFloat(text, 64)` (see the module doc).
+pub fn parse_float(text: &str) -> Option<f64> {
+    let value: f64 = text.parse().ok()?;
+    let unsigned = text.trim_start_matches(['+', '-']);
+    let infinity_literal =
+        unsigned.eq_ignore_ascii_case("inf") || unsigned.eq_ignore_ascii_case("infinity");
+    (!value.is_infinite() || infinity_literal).then_some(value)
 }
 
 /// `bytes` without the ASCII white space Go's `bytes.TrimSpace` removes around it.
@@ -118,6 +130,20 @@ mod tests {
         ] {
             assert_eq!(parse_uint(text), value, "{text:?}");
         }
+    }
+
+    #[test]
+    fn floats_parse_like_go() {
+        assert_eq!(parse_float("55000"), Some(55000.0));
+        assert_eq!(parse_float("-1.5e3"), Some(-1500.0));
+        assert_eq!(parse_float("Inf"), Some(f64::INFINITY));
+        assert_eq!(parse_float("-infinity"), Some(f64::NEG_INFINITY));
+        assert!(parse_float("NaN").is_some_and(f64::is_nan));
+        // Out of range: Go's ParseFloat fails where Rust rounds to infinity.
+        assert_eq!(parse_float("1e400"), None);
+        assert_eq!(parse_float(""), None);
+        assert_eq!(parse_float(" 1"), None);
+        assert_eq!(parse_float("12abc"), None);
     }
 
     #[test]

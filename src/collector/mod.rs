@@ -40,6 +40,7 @@ collectors! {
     process: Process = on,
     cpufreq: Cpufreq = on,
     thermal_zone: ThermalZone = on,
+    hwmon: Hwmon = on,
 }
 
 pub use file::{
