@@ -41,6 +41,7 @@ collectors! {
     cpufreq: Cpufreq = on,
     thermal_zone: ThermalZone = on,
     hwmon: Hwmon = on,
+    powersupplyclass: Powersupplyclass = on,
 }
 
 pub use file::{
