@@ -42,6 +42,7 @@ collectors! {
     thermal_zone: ThermalZone = on,
     hwmon: Hwmon = on,
     powersupplyclass: Powersupplyclass = on,
+    nvme: Nvme = on,
 }
 
 pub use file::{
