@@ -43,6 +43,7 @@ collectors! {
     hwmon: Hwmon = on,
     powersupplyclass: Powersupplyclass = on,
     nvme: Nvme = on,
+    mdadm: Mdadm = on,
 }
 
 pub use file::{
