@@ -46,7 +46,6 @@ use super::{
 };
 use crate::batch::{Batch, Kind};
 use crate::config::collectors::NoOptions;
-use std::io;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -177,7 +176,7 @@ impl Mdadm {
         for file in ["level", "array_state", "metadata_version"] {
             set_path(&mut self.path, &self.block, &[name, "md", file]);
             let value = read_sys_value(&self.path, &mut self.raw)
-                .map_err(|e| sysfs_error(&self.path, &e))?;
+                .map_err(|e| CollectError::io_or_no_data(&self.path, &e))?;
             if file == "level" {
                 let value = trim_space(value);
                 level_len = value.len().min(level.len());
@@ -188,13 +187,13 @@ impl Mdadm {
         let raid = &mut self.raids[self.len];
         raid.disks = read_number(&mut self.path, &mut self.text, &self.block, &[name, "md", "raid_disks"])?;
         set_path(&mut self.path, &self.block, &[name, "md", "uuid"]);
-        read_sys_value(&self.path, &mut self.raw).map_err(|e| sysfs_error(&self.path, &e))?;
+        read_sys_value(&self.path, &mut self.raw).map_err(|e| CollectError::io_or_no_data(&self.path, &e))?;
         set_path(&mut self.path, &self.block, &[name, "md"]);
         let components = list_dir(&self.path, &mut self.components, |_, n| n.starts_with("dev-"))
             .unwrap_or(0);
         for component in &self.components[..components] {
             set_path(&mut self.path, &self.block, &[name, "md", component, "state"]);
-            read_sys_value(&self.path, &mut self.raw).map_err(|e| sysfs_error(&self.path, &e))?;
+            read_sys_value(&self.path, &mut self.raw).map_err(|e| CollectError::io_or_no_data(&self.path, &e))?;
         }
         let striped = [&b"raid0"[..], b"raid4", b"raid5", b"raid6", b"raid10"];
         if striped.contains(&level) {
@@ -208,10 +207,10 @@ impl Mdadm {
                 read_number(&mut self.path, &mut self.text, &self.block, &[name, "md", "degraded"])?;
             set_path(&mut self.path, &self.block, &[name, "md", "sync_action"]);
             read_sys_value(&self.path, &mut self.raw)
-                .map_err(|e| sysfs_error(&self.path, &e))?;
+                .map_err(|e| CollectError::io_or_no_data(&self.path, &e))?;
             set_path(&mut self.path, &self.block, &[name, "md", "sync_completed"]);
             let value = read_sys_value(&self.path, &mut self.raw)
-                .map_err(|e| sysfs_error(&self.path, &e))?;
+                .map_err(|e| CollectError::io_or_no_data(&self.path, &e))?;
             let value = String::from_utf8_lossy(trim_space(value));
             if value != "none" && sync_fraction(&value).is_none() {
                 return Err(CollectError::parse(
@@ -316,19 +315,10 @@ fn read_number(
     parts: &[&str],
 ) -> Result<u64, CollectError> {
     set_path(path, block, parts);
-    let value = read_value(path, text).map_err(|e| sysfs_error(path, &e))?;
+    let value = read_value(path, text).map_err(|e| CollectError::io_or_no_data(path, &e))?;
     parse_uint(value).ok_or_else(|| {
         CollectError::parse(path, 1, format!("expected a whole number, got {value:?}"))
     })
-}
-
-/// A sysfs read failure as node_exporter reports it: ENOENT is "no data".
-fn sysfs_error(path: &Path, err: &io::Error) -> CollectError {
-    if err.kind() == io::ErrorKind::NotFound {
-        CollectError::no_data(format!("{}: {err}", path.display()))
-    } else {
-        CollectError::io(path, err)
-    }
 }
 
 /// `sync_completed`'s `<done> / <total>` (Go's `Sscanf("%d / %d")`: spaces around the

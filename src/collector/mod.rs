@@ -44,6 +44,7 @@ collectors! {
     powersupplyclass: Powersupplyclass = on,
     nvme: Nvme = on,
     mdadm: Mdadm = on,
+    bonding: Bonding = on,
 }
 
 pub use file::{
@@ -99,6 +100,17 @@ impl CollectError {
     /// A file that could not be read.
     pub fn io(path: &Path, err: &std::io::Error) -> Self {
         CollectError::new(format!("{}: {err}", path.display()))
+    }
+
+    /// A file that could not be read, where one that does not exist means "no data"
+    /// ([`CollectError::no_data`]), as node_exporter's `errors.Is(err,
+    /// os.ErrNotExist)` checks make it for the sysfs class collectors.
+    pub fn io_or_no_data(path: &Path, err: &std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            CollectError::no_data(format!("{}: {err}", path.display()))
+        } else {
+            CollectError::io(path, err)
+        }
     }
 
     /// A file whose line `line` (1-based) did not parse.

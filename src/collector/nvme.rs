@@ -35,7 +35,6 @@ use super::{
 };
 use crate::batch::{Batch, Kind};
 use crate::config::collectors::NoOptions;
-use std::io;
 use std::path::{Path, PathBuf};
 
 /// The controller attributes, in `node_nvme_info`'s label order, and their labels.
@@ -136,7 +135,7 @@ impl Nvme {
 
     fn list(&mut self) -> Result<(), CollectError> {
         self.len = list_dir(&self.dir, &mut self.names, |_, _| true)
-            .map_err(|e| read_error(&self.dir, &e))?;
+            .map_err(|e| CollectError::io_or_no_data(&self.dir, &e))?;
         if self.attributes.len() < self.len {
             self.attributes.resize_with(self.len, Default::default);
         }
@@ -150,13 +149,13 @@ impl Nvme {
             for ((file, _), slot) in ATTRIBUTES.iter().zip(&mut self.attributes[controller]) {
                 set_path(&mut self.path, &self.dir, &[name, file]);
                 let raw = read_sys_value(&self.path, &mut self.raw)
-                    .map_err(|e| read_error(&self.path, &e))?;
+                    .map_err(|e| CollectError::io_or_no_data(&self.path, &e))?;
                 slot.clear();
                 push_valid_utf8(slot, trim_space(raw));
             }
             set_path(&mut self.path, &self.dir, &[name]);
             let entries = list_dir(&self.path, &mut self.entries, |_, _| true)
-                .map_err(|e| read_error(&self.path, &e))?;
+                .map_err(|e| CollectError::io_or_no_data(&self.path, &e))?;
             self.seen.clear();
             for entry in &self.entries[..entries] {
                 let Some(id) = namespace_id(entry) else {
@@ -175,7 +174,7 @@ impl Nvme {
                 for (file, slot) in NAMESPACE_NUMBERS.iter().zip(&mut namespace.numbers) {
                     set_path(&mut self.path, &self.dir, &[name, entry, file]);
                     let raw = read_sys_value(&self.path, &mut self.raw)
-                        .map_err(|e| read_error(&self.path, &e))?;
+                        .map_err(|e| CollectError::io_or_no_data(&self.path, &e))?;
                     // procfs ignores a value that does not parse: it stays 0.
                     *slot = std::str::from_utf8(trim_space(raw))
                         .ok()
@@ -259,15 +258,6 @@ fn namespace_id(entry: &str) -> Option<&str> {
         from = start + 1;
     }
     None
-}
-
-/// A read failure as node_exporter reports it: ENOENT anywhere is "no data".
-fn read_error(path: &Path, err: &io::Error) -> CollectError {
-    if err.kind() == io::ErrorKind::NotFound {
-        CollectError::no_data(format!("{}: {err}", path.display()))
-    } else {
-        CollectError::io(path, err)
-    }
 }
 
 impl Build for Nvme {
