@@ -56,7 +56,7 @@
 //! of the first. For a `freq` sensor, node_exporter's label slice aliasing can give
 //! the sensor's other properties the cleaned label as `sensor`; here they keep the
 //! sensor name. Hexadecimal floats, which Go parses, are skipped. Resolving a chip's
-//! `device` link allocates its path (a few small allocations per chip and cycle).
+//! `device` link allocates the resolved path (one small allocation per chip and cycle).
 
 use super::go_parse::{parse_float, push_valid_utf8};
 use super::{list_dir, read_sys_value, set_path, Build, CollectError, Collector, Context, Seen};
@@ -188,6 +188,8 @@ pub struct Hwmon {
     dir: PathBuf,
     chips: Filter,
     sensors: Filter,
+    /// The chip directory being read, and a path under it.
+    chip_dir: PathBuf,
     path: PathBuf,
     raw: Vec<u8>,
     /// class/hwmon's entries, and one chip directory's files.
@@ -209,6 +211,7 @@ impl Hwmon {
             dir: sysfs.join("class/hwmon"),
             chips,
             sensors,
+            chip_dir: PathBuf::new(),
             path: PathBuf::new(),
             raw: Vec::new(),
             entries: Vec::new(),
@@ -238,7 +241,7 @@ impl Hwmon {
             Err(e) => return Err(CollectError::io(&self.dir, &e)),
         };
         let mut last_error = None;
-        let mut chip_dir = PathBuf::new();
+        let mut chip_dir = std::mem::take(&mut self.chip_dir);
         for index in 0..listed {
             set_path(&mut chip_dir, &self.dir, &[&self.entries[index]]);
             // Links are followed; what is not a directory is not a chip.
@@ -249,12 +252,14 @@ impl Hwmon {
                 last_error = Some(e);
             }
         }
+        self.chip_dir = chip_dir;
         last_error.map_or(Ok(()), Err)
     }
 
     /// node_exporter's `updateHwmon` for the chip at `dir`.
     fn read_chip(&mut self, dir: &Path) -> Result<(), CollectError> {
-        chip_label(dir, &mut self.raw, &mut self.chip).map_err(|e| CollectError::io(dir, &e))?;
+        chip_label(dir, &mut self.path, &mut self.raw, &mut self.chip)
+            .map_err(|e| CollectError::io(dir, &e))?;
         if self.chip.is_empty() {
             return Err(CollectError::new(format!(
                 "{}: could not derive a chip name",
@@ -692,10 +697,16 @@ pub fn clean_metric_name(bytes: &[u8], out: &mut String) {
 /// The `chip` label of the chip at `dir` (see the module doc) into `out`; empty
 /// when nothing gives one. Fails only when the chip directory itself cannot be
 /// resolved (it went away).
-fn chip_label(dir: &Path, raw: &mut Vec<u8>, out: &mut String) -> io::Result<()> {
+fn chip_label(
+    dir: &Path,
+    path: &mut PathBuf,
+    raw: &mut Vec<u8>,
+    out: &mut String,
+) -> io::Result<()> {
     out.clear();
     // 1. The device the chip belongs to: `<parent>_<name>` of the link's target.
-    if let Ok(device) = std::fs::canonicalize(dir.join("device")) {
+    set_path(path, dir, &["device"]);
+    if let Ok(device) = std::fs::canonicalize(&*path) {
         let name = device.file_name().map(|n| n.as_encoded_bytes());
         let parent = device.parent().and_then(Path::file_name);
         clean_metric_name(parent.map(|n| n.as_encoded_bytes()).unwrap_or_default(), out);
@@ -710,7 +721,8 @@ fn chip_label(dir: &Path, raw: &mut Vec<u8>, out: &mut String) -> io::Result<()>
         out.clear();
     }
     // 2. The chip's `name` file.
-    if let Ok(name) = read_sys_value(&dir.join("name"), raw) {
+    set_path(path, dir, &["name"]);
+    if let Ok(name) = read_sys_value(path, raw) {
         clean_metric_name(name, out);
         if !out.is_empty() {
             return Ok(());
