@@ -28,8 +28,7 @@ use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-/// Every collector the agent has, as `node_scrape_collector_success` names them.
-/// How many collectors the default config runs: the table's default rows.
+/// How many collectors run with the default config: every default row of the table.
 fn default_collectors() -> usize {
     sc_agent::collector::table::TABLE
         .iter()
@@ -58,7 +57,9 @@ fn tree() -> TempDir {
     dir
 }
 
-/// Copies `from` into `to`, keeping what `to` already has.
+/// Copies `from` into `to`, keeping what `to` already has: where a case has a
+/// directory and an earlier one a file or link of the same name (a malformed case's
+/// stand-in), the earlier one stays.
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -66,6 +67,9 @@ fn copy_tree(from: &Path, to: &Path) {
         let target = to.join(entry.file_name());
         let kind = entry.file_type().unwrap();
         if kind.is_dir() {
+            if target.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+                continue;
+            }
             copy_tree(&entry.path(), &target);
         } else if kind.is_symlink() {
             if target.symlink_metadata().is_err() {

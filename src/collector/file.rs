@@ -16,7 +16,7 @@ const SHRINK_ABOVE: usize = 64 << 10;
 /// on open or read, but a FIFO or device planted where one should be (a hostile or
 /// broken `paths.procfs`) would stall the agent's only loop thread. With O_NONBLOCK
 /// it reads as empty or fails instead.
-fn open(path: &Path) -> io::Result<std::fs::File> {
+pub fn open(path: &Path) -> io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)
@@ -109,6 +109,31 @@ pub fn read_value<'a>(path: &Path, buf: &'a mut String) -> io::Result<&'a str> {
         ));
     }
     Ok(buf.trim())
+}
+
+/// The most procfs's `SysReadFile` reads of a sysfs attribute: one read(2) into a
+/// 128-byte buffer. node_exporter's sysfs class collectors (power supplies, NVMe,
+/// cpufreq governors, md arrays) see a longer value cut there, and so do the ones here
+/// that follow them.
+pub const SYS_VALUE_BYTES: usize = 128;
+
+/// Reads a sysfs attribute as procfs's `SysReadFile` does: one read(2) of at most
+/// [`SYS_VALUE_BYTES`] into `buf`. The bytes are returned as they are, neither
+/// trimmed nor checked to be UTF-8 (see [`super::go_parse`] for both). A single read
+/// is also what keeps a broken hwmon driver answering EAGAIN from being retried.
+pub fn read_sys_value<'a>(path: &Path, buf: &'a mut Vec<u8>) -> io::Result<&'a [u8]> {
+    buf.clear();
+    read_sys_value_from(open(path)?, buf)
+}
+
+/// [`read_sys_value`] of a file already opened (with [`open`]), for collectors that
+/// tell a failed open from a failed read, as node_exporter's error checks do.
+pub fn read_sys_value_from(mut file: std::fs::File, buf: &mut Vec<u8>) -> io::Result<&[u8]> {
+    buf.clear();
+    buf.resize(SYS_VALUE_BYTES, 0);
+    let len = file.read(buf).inspect_err(|_| buf.clear())?;
+    buf.truncate(len);
+    Ok(buf)
 }
 
 /// Makes `path` `base/part/part...`, reusing its buffer (no allocation once it is
@@ -236,6 +261,27 @@ mod tests {
         let err = read_value(&big, &mut buf).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn reads_a_sys_value_once_and_cut_like_procfs() {
+        let dir = crate::testing::TempDir::new();
+        let mut buf = Vec::new();
+        let path = dir.write_bytes("model", b"Samsung SSD\xff \n");
+        assert_eq!(
+            read_sys_value(&path, &mut buf).unwrap(),
+            b"Samsung SSD\xff \n"
+        );
+        let long = dir.write("long", &"x".repeat(SYS_VALUE_BYTES + 50));
+        assert_eq!(
+            read_sys_value(&long, &mut buf).unwrap().len(),
+            SYS_VALUE_BYTES
+        );
+        let err = read_sys_value(dir.path(), &mut buf).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::EISDIR));
+        assert!(buf.is_empty());
+        let missing = read_sys_value(&dir.path().join("none"), &mut buf).unwrap_err();
+        assert_eq!(missing.kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

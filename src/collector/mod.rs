@@ -9,6 +9,7 @@
 //! collector's failure once when it starts failing and once when it recovers.
 
 mod file;
+mod go_parse;
 mod registry;
 mod seen;
 mod statfs;
@@ -38,12 +39,20 @@ collectors! {
     filesystem: Filesystem = on,
     process: Process = on,
     systemd: Systemd = off,
+    cpufreq: Cpufreq = on,
+    thermal_zone: ThermalZone = on,
+    hwmon: Hwmon = on,
+    powersupplyclass: Powersupplyclass = on,
+    nvme: Nvme = on,
+    mdadm: Mdadm = on,
+    bonding: Bonding = on,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }
 
 pub use file::{
-    list_dir, read_bytes, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES,
+    list_dir, open, read_bytes, read_file, read_optional_file, read_sys_value, read_sys_value_from,
+    read_value, set_path, MAX_FILE_BYTES, SYS_VALUE_BYTES,
 };
 pub use registry::Registry;
 pub use seen::Seen;
@@ -94,6 +103,17 @@ impl CollectError {
     /// A file that could not be read.
     pub fn io(path: &Path, err: &std::io::Error) -> Self {
         CollectError::new(format!("{}: {err}", path.display()))
+    }
+
+    /// A file that could not be read, where one that does not exist means "no data"
+    /// ([`CollectError::no_data`]), as node_exporter's `errors.Is(err,
+    /// os.ErrNotExist)` checks make it for the sysfs class collectors.
+    pub fn io_or_no_data(path: &Path, err: &std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            CollectError::no_data(format!("{}: {err}", path.display()))
+        } else {
+            CollectError::io(path, err)
+        }
     }
 
     /// A file whose line `line` (1-based) did not parse.

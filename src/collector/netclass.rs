@@ -24,6 +24,7 @@
 //! (`collectors.netclass.device_include`/`device_exclude`, node_exporter's
 //! `--collector.netclass.ignored-devices`), which ignores nothing by default.
 
+use super::go_parse::parse_int;
 use super::{Build, CollectError, Collector, Context, list_dir, read_value, set_path};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
@@ -294,31 +295,6 @@ fn is_absent(err: &io::Error) -> bool {
     })
 }
 
-/// Parses an integer like Go's `strconv.ParseInt(text, 0, 64)`, without underscores.
-fn parse_int(text: &str) -> Option<i64> {
-    let (negative, digits) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let (radix, digits) = match digits.as_bytes() {
-        [b'0', b'x' | b'X', ..] => (16, &digits[2..]),
-        [b'0', b'b' | b'B', ..] => (2, &digits[2..]),
-        [b'0', b'o' | b'O', ..] => (8, &digits[2..]),
-        [b'0', _, ..] => (8, &digits[1..]),
-        _ => (10, digits),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    let magnitude = u64::from_str_radix(digits, radix).ok()?;
-    if negative {
-        0i64.checked_sub_unsigned(magnitude)
-    } else {
-        i64::try_from(magnitude).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -506,31 +482,5 @@ mod tests {
     #[test]
     fn operstate_index_names_operstate() {
         assert_eq!(TEXTS[OPERSTATE], "operstate");
-    }
-
-    #[test]
-    fn integers_parse_like_go_base_zero() {
-        for (text, value) in [
-            ("0x1003", Some(4099)),
-            ("0X1F", Some(31)),
-            ("010", Some(8)),
-            ("0", Some(0)),
-            ("-1", Some(-1)),
-            ("+5", Some(5)),
-            ("-0x10", Some(-16)),
-            ("0b101", Some(5)),
-            ("0o17", Some(15)),
-            ("-9223372036854775808", Some(i64::MIN)),
-            ("9223372036854775808", None),
-            ("", None),
-            ("-", None),
-            ("0x", None),
-            ("08", None),
-            ("1_000", None),
-            ("1.5", None),
-            ("+-1", None),
-        ] {
-            assert_eq!(parse_int(text), value, "{text:?}");
-        }
     }
 }
