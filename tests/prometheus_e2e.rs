@@ -4,119 +4,12 @@
 
 use sc_agent_testkit as common;
 
-use common::{Agent, TempDir};
+use common::{Agent, Prometheus, TempDir};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A Prometheus on a free loopback port with a temporary TSDB; killed on drop.
-struct Prometheus {
-    child: Child,
-    port: u16,
-    dir: TempDir,
-}
-
-impl Prometheus {
-    fn start() -> Prometheus {
-        let binary = common::require("prometheus");
-        let dir = TempDir::new();
-        let config = dir.write("prometheus.yml", "global:\n  scrape_interval: 1h\n");
-        let port = common::free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        let mut prometheus = Prometheus { child, port, dir };
-        prometheus.wait_ready();
-        prometheus
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-
-    fn wait_ready(&mut self) {
-        let start = Instant::now();
-        while start.elapsed() < WAIT {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("prometheus exited ({status}):\n{}", self.log());
-            }
-            let ready = minreq::get(format!("http://127.0.0.1:{}/-/ready", self.port))
-                .with_timeout(2)
-                .send()
-                .is_ok_and(|r| r.status_code == 200);
-            if ready {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("prometheus not ready after {WAIT:?}:\n{}", self.log());
-    }
-
-    fn write_url(&self) -> String {
-        format!("http://127.0.0.1:{}/api/v1/write", self.port)
-    }
-
-    /// The `result` array of an instant query.
-    fn query(&self, promql: &str) -> Vec<Value> {
-        let url = format!(
-            "http://127.0.0.1:{}/api/v1/query?query={}",
-            self.port,
-            percent_encode(promql)
-        );
-        let response = minreq::get(url).with_timeout(10).send().expect("query");
-        let body: Value = serde_json::from_str(response.as_str().unwrap()).unwrap();
-        assert_eq!(body["status"], "success", "{promql}: {body}");
-        body["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Polls `promql` until it returns at least one series.
-    fn wait_for(&self, promql: &str) -> Vec<Value> {
-        let start = Instant::now();
-        while start.elapsed() < WAIT {
-            let result = self.query(promql);
-            if !result.is_empty() {
-                return result;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("{promql} found nothing after {WAIT:?}:\n{}", self.log());
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The value of a query result's single sample, as a number.
 fn value(series: &Value) -> f64 {
