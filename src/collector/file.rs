@@ -83,6 +83,22 @@ pub fn read_value<'a>(path: &Path, buf: &'a mut String) -> io::Result<&'a str> {
     Ok(buf.trim())
 }
 
+/// node_exporter's `readUintFromFile`: the text of a one-value file (as [`read_value`]
+/// returns it, trimmed) as a decimal unsigned integer. Go's `ParseUint` takes digits
+/// only, so a sign or a blank inside is an error, as is a value past `u64::MAX`.
+pub fn parse_uint(path: &Path, text: &str) -> Result<u64, CollectError> {
+    Some(text)
+        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .ok_or_else(|| {
+            CollectError::parse(
+                path,
+                1,
+                format!("expected an unsigned integer, got {text:?}"),
+            )
+        })
+}
+
 /// Makes `path` `base/part/part...`, reusing its buffer (no allocation once it is
 /// long enough). Collectors build the paths of per-device files with it.
 pub fn set_path(path: &mut PathBuf, base: &Path, parts: &[&str]) {
@@ -190,6 +206,20 @@ mod tests {
         let err = read_value(&big, &mut buf).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);
         assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn parses_unsigned_integers_as_go_does() {
+        let path = Path::new("/proc/sys/x");
+        assert_eq!(parse_uint(path, "0"), Ok(0));
+        assert_eq!(parse_uint(path, "18446744073709551615"), Ok(u64::MAX));
+        for bad in ["", "+1", "-1", "1 2", "0x10", "18446744073709551616", "1.0"] {
+            let err = parse_uint(path, bad).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                format!("/proc/sys/x line 1: expected an unsigned integer, got {bad:?}")
+            );
+        }
     }
 
     #[test]

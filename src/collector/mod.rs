@@ -37,9 +37,12 @@ collectors! {
     netstat: Netstat = on,
     filesystem: Filesystem = on,
     process: Process = on,
+    kernel_hung: KernelHung = off,
 }
 
-pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
+pub use file::{
+    list_dir, parse_uint, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES,
+};
 pub use registry::Registry;
 pub use seen::Seen;
 pub use statfs::{FsStats, StatfsFn, StuckMounts};
