@@ -38,6 +38,7 @@ collectors! {
     filesystem: Filesystem = on,
     process: Process = on,
     kernel_hung: KernelHung = off,
+    schedstat: Schedstat = on,
 }
 
 pub use file::{
