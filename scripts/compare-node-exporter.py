@@ -48,6 +48,8 @@ DEFAULT_FILTERS = {
 EXPECTED = {
     "schedstat_malformed": ("procfs drops a short cpu line silently; the agent fails",
                             [r"."]),
+    "conntrack_malformed": ("a failing collector's earlier series are rolled back",
+                            [r"node_nf_conntrack_entries"]),
 }
 COMMON_LABELS = {"instance", "job", "vm_id"}
 UNCOMPARED_VALUES = {"node_time_seconds"}

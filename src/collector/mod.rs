@@ -39,6 +39,7 @@ collectors! {
     process: Process = on,
     kernel_hung: KernelHung = off,
     schedstat: Schedstat = on,
+    conntrack: Conntrack = on,
 }
 
 pub use file::{
@@ -102,7 +103,10 @@ impl CollectError {
 
     /// The kernel does not provide what the collector reads (node_exporter's
     /// `ErrNoData`): success is 0 as for any error, but it is logged at debug level
-    /// only, since it is how this machine is, not something going wrong.
+    /// only, since it is how this machine is, not something going wrong. Unlike
+    /// other errors it does not roll back what the collector wrote before it: like
+    /// node_exporter, which keeps the metrics a collector sent before its
+    /// `ErrNoData`, a collector may report what it has and no data for the rest.
     pub fn no_data(message: impl Into<String>) -> Self {
         CollectError {
             message: bounded(message.into()),
