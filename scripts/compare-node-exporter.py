@@ -46,6 +46,12 @@ DEFAULT_FILTERS = {
 # Differences a collector's module doc explains (node_exporter 1.12 changes since 1.5,
 # or deliberate ones): case -> (why, regexes of the problem lines it explains).
 EXPECTED = {
+    "softnet": ("1.12 adds cpu_collision, received_rps, flow_limit_count and backlog_len "
+                "and labels a line by its CPU index column (cpu 3), 1.5 by position (cpu 2)",
+                [r"node_softnet_(backlog_len|cpu_collision_total|flow_limit_count_total|"
+                 r"received_rps_total)", r"'cpu': '[23]'"]),
+    "softnet_malformed": ("1.5 never parses the broken received_rps column; 1.12 does",
+                          [r"."]),
     "schedstat_malformed": ("procfs drops a short cpu line silently; the agent fails",
                             [r"."]),
     "conntrack_malformed": ("a failing collector's earlier series are rolled back",

@@ -40,6 +40,7 @@ collectors! {
     kernel_hung: KernelHung = off,
     schedstat: Schedstat = on,
     conntrack: Conntrack = on,
+    softnet: Softnet = on,
 }
 
 pub use file::{
