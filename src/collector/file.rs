@@ -62,6 +62,94 @@ fn read_open_file(path: &Path, file: std::fs::File, buf: &mut String) -> Result<
     Ok(())
 }
 
+/// The longest line [`for_each_line`] accepts (Go's `bufio.Scanner` default, which
+/// procfs reads these files with).
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+
+/// Streams the lines of `path` (without their `\n`, numbered from 1) to `each`,
+/// reading through `buf`, which is kept between cycles. For files whose size grows
+/// with the machine's load rather than its hardware (`/proc/net/udp` has a line per
+/// socket): memory stays at one [`MAX_LINE_BYTES`] chunk whatever the size, and reading
+/// stops with an error past `max_bytes`. Returns `Ok(false)` when the file does not
+/// exist, as [`read_optional_file`] does.
+pub fn for_each_line(
+    path: &Path,
+    buf: &mut Vec<u8>,
+    max_bytes: u64,
+    mut each: impl FnMut(usize, &str) -> Result<(), CollectError>,
+) -> Result<bool, CollectError> {
+    let mut file = match open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(CollectError::io(path, &e)),
+    };
+    buf.clear();
+    buf.resize(MAX_LINE_BYTES, 0);
+    let (mut filled, mut number, mut total) = (0, 0, 0u64);
+    loop {
+        let read = match file.read(buf.get_mut(filled..).unwrap_or_default()) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(CollectError::io(path, &e)),
+        };
+        total += read as u64;
+        if total > max_bytes {
+            return Err(CollectError::new(format!(
+                "{}: larger than {max_bytes} bytes",
+                path.display()
+            )));
+        }
+        let end = filled + read;
+        let mut start = 0;
+        let mut line = |bytes: &[u8], number: usize| {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| CollectError::parse(path, number, "not UTF-8"))?;
+            each(number, text)
+        };
+        while let Some(at) = buf[start..end].iter().position(|b| *b == b'\n') {
+            number += 1;
+            line(&buf[start..start + at], number)?;
+            start += at + 1;
+        }
+        if read == 0 {
+            if start < end {
+                line(&buf[start..end], number + 1)?;
+            }
+            return Ok(true);
+        }
+        buf.copy_within(start..end, 0);
+        filled = end - start;
+        if filled == buf.len() {
+            return Err(CollectError::parse(
+                path,
+                number + 1,
+                format!("line longer than {MAX_LINE_BYTES} bytes"),
+            ));
+        }
+    }
+}
+
+/// Go's `strconv.ParseUint(text, 0, 64)`: decimal, or hexadecimal, octal or binary
+/// after `0x`, `0o` (or a bare leading `0`) and `0b`. (Go also accepts `_` between
+/// digits there; no kernel writes one, and it is refused here.)
+pub fn parse_go_uint(text: &str) -> Option<u64> {
+    let lower = |p: &str| text.get(..2).is_some_and(|h| h.eq_ignore_ascii_case(p));
+    let (digits, radix) = if lower("0x") {
+        (&text[2..], 16)
+    } else if lower("0o") {
+        (&text[2..], 8)
+    } else if lower("0b") {
+        (&text[2..], 2)
+    } else if text.len() > 1 && text.starts_with('0') {
+        (&text[1..], 8)
+    } else {
+        (text, 10)
+    };
+    Some(digits)
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .and_then(|d| u64::from_str_radix(d, radix).ok())
+}
+
 /// The largest single-value file [`read_value`] accepts: sysfs prints at most a page.
 const MAX_VALUE_BYTES: u64 = 4096;
 
@@ -219,6 +307,71 @@ mod tests {
                 err,
                 format!("/proc/sys/x line 1: expected an unsigned integer, got {bad:?}")
             );
+        }
+    }
+
+    #[test]
+    fn streams_lines_of_any_file_size_in_one_chunk() {
+        let dir = crate::testing::TempDir::new();
+        let line = format!("{}\n", "x".repeat(127));
+        let path = dir.write("udp", &format!("{}last", line.repeat(20_000)));
+        let mut buf = Vec::new();
+        let (mut count, mut last) = (0, String::new());
+        let found = for_each_line(&path, &mut buf, u64::MAX, |number, text| {
+            count = number;
+            last = text.to_owned();
+            Ok(())
+        });
+        assert_eq!(found, Ok(true));
+        assert_eq!((count, last.as_str()), (20_001, "last"));
+        assert_eq!(buf.len(), MAX_LINE_BYTES);
+        // An error from the callback stops the reading.
+        let err = for_each_line(&path, &mut buf, u64::MAX, |number, _| {
+            if number == 3 {
+                return Err(CollectError::parse(&path, number, "bad"));
+            }
+            Ok(())
+        });
+        assert!(err.unwrap_err().to_string().ends_with("udp line 3: bad"));
+        let err = for_each_line(&path, &mut buf, 1000, |_, _| Ok(())).unwrap_err();
+        assert!(
+            err.to_string().ends_with("udp: larger than 1000 bytes"),
+            "{err}"
+        );
+        let long = dir.write("long", &format!("a\n{}", "y".repeat(MAX_LINE_BYTES)));
+        let err = for_each_line(&long, &mut buf, u64::MAX, |_, _| Ok(())).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("long line 2: line longer than 65536 bytes"),
+            "{err}"
+        );
+        let bad = dir.write_bytes("bin", b"ok\n\xff\n");
+        let err = for_each_line(&bad, &mut buf, u64::MAX, |_, _| Ok(())).unwrap_err();
+        assert!(err.to_string().ends_with("bin line 2: not UTF-8"), "{err}");
+        let missing = for_each_line(&dir.path().join("none"), &mut buf, 10, |_, _| Ok(()));
+        assert_eq!(missing, Ok(false));
+    }
+
+    #[test]
+    fn parses_integers_with_gos_base_prefixes() {
+        for (text, value) in [
+            ("0", Some(0)),
+            ("10", Some(10)),
+            ("0x1F", Some(31)),
+            ("0X1f", Some(31)),
+            ("010", Some(8)),
+            ("0o10", Some(8)),
+            ("0b101", Some(5)),
+            ("18446744073709551615", Some(u64::MAX)),
+            ("18446744073709551616", None),
+            ("", None),
+            ("0x", None),
+            ("+1", None),
+            ("-1", None),
+            ("09", None),
+            ("1_000", None),
+        ] {
+            assert_eq!(parse_go_uint(text), value, "{text:?}");
         }
     }
 

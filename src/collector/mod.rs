@@ -41,10 +41,12 @@ collectors! {
     schedstat: Schedstat = on,
     conntrack: Conntrack = on,
     softnet: Softnet = on,
+    udp_queues: UdpQueues = on,
 }
 
 pub use file::{
-    list_dir, parse_uint, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES,
+    for_each_line, list_dir, parse_go_uint, parse_uint, read_file, read_optional_file, read_value,
+    set_path, MAX_FILE_BYTES, MAX_LINE_BYTES,
 };
 pub use registry::Registry;
 pub use seen::Seen;
