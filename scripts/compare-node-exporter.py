@@ -52,6 +52,8 @@ EXPECTED = {
                  r"received_rps_total)", r"'cpu': '[23]'"]),
     "softnet_malformed": ("1.5 never parses the broken received_rps column; 1.12 does",
                           [r"."]),
+    "os": ("1.12 adds node_os_support_end_timestamp_seconds",
+           [r"node_os_support_end_timestamp_seconds"]),
     "schedstat_malformed": ("procfs drops a short cpu line silently; the agent fails",
                             [r"."]),
     "conntrack_malformed": ("a failing collector's earlier series are rolled back",

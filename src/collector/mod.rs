@@ -42,6 +42,7 @@ collectors! {
     conntrack: Conntrack = on,
     softnet: Softnet = on,
     udp_queues: UdpQueues = on,
+    os: Os = on,
 }
 
 pub use file::{
