@@ -43,6 +43,7 @@ collectors! {
     softnet: Softnet = on,
     udp_queues: UdpQueues = on,
     os: Os = on,
+    dmi: Dmi = on,
 }
 
 pub use file::{
