@@ -54,6 +54,9 @@ EXPECTED = {
                           [r"."]),
     "os": ("1.12 adds node_os_support_end_timestamp_seconds",
            [r"node_os_support_end_timestamp_seconds"]),
+    "selinux": ("1.5's go-selinux reads the host's own /sys/fs/selinux, not --path.sysfs, "
+                "and 1.5 has no AVC families", [r"."]),
+    "selinux_malformed": ("1.5's go-selinux reads the host's own /sys/fs/selinux", [r"."]),
     "schedstat_malformed": ("procfs drops a short cpu line silently; the agent fails",
                             [r"."]),
     "conntrack_malformed": ("a failing collector's earlier series are rolled back",

@@ -44,6 +44,7 @@ collectors! {
     udp_queues: UdpQueues = on,
     os: Os = on,
     dmi: Dmi = on,
+    selinux: Selinux = on,
 }
 
 pub use file::{
