@@ -34,7 +34,7 @@ NODE_EXPORTER = "prometheus-node-exporter"
 
 # sc-agent's collectors that node_exporter 1.5 does not have (the names of the others
 # are node_exporter's own).
-NOT_IN_NODE_EXPORTER = {"process", "kernel_hung"}
+NOT_IN_NODE_EXPORTER = {"process", "kernel_hung", "watchdog"}
 # sc-agent option -> node_exporter flag, where the names differ.
 FLAG_NAMES = {("netclass", "device_exclude"): "ignored-devices"}
 # sc-agent's default device filters, given to node_exporter: Debian's build excludes

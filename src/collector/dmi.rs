@@ -16,11 +16,10 @@
 //! No /sys/class/dmi/id (no DMI: most ARM machines, some hypervisors) or nothing in it
 //! that is readable: [`CollectError::no_data`], every cycle, as node_exporter.
 
-use super::{list_dir, set_path, Build, CollectError, Collector, Context};
+use super::{list_dir, set_path, sys_read_file, Build, CollectError, Collector, Context, SYS_READ_BYTES};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors::NoOptions;
-use std::io::{self, Read};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// sysfs file name -> label name, for the files node_exporter exports.
@@ -46,9 +45,6 @@ const LABELS: [(&str, &str); 20] = [
     ("product_version", "product_version"),
     ("sys_vendor", "system_vendor"),
 ];
-
-/// procfs's `SysReadFile` reads this much, in one call.
-const READ_BYTES: usize = 128;
 
 const HELP: &str = "A metric with a constant '1' value labeled by bios_date, bios_release, \
     bios_vendor, bios_version, board_asset_tag, board_name, board_serial, board_vendor, \
@@ -85,48 +81,24 @@ impl Dmi {
         };
         let mut found = Vec::new();
         let mut path = PathBuf::new();
-        let mut bytes = [0u8; READ_BYTES];
+        let mut bytes = [0u8; SYS_READ_BYTES];
         for name in names.iter().take(len) {
             if name == "modalias" || name == "uevent" {
                 continue;
             }
             set_path(&mut path, &self.dir, &[name]);
-            let read = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(nix::libc::O_NONBLOCK)
-                .open(&path)
-                .and_then(|mut file| read_once(&mut file, &mut bytes));
-            let value = match read {
-                Ok(read) => bytes.get(..read).unwrap_or_default(),
+            let value = match sys_read_file(&path, &mut bytes) {
+                Ok(value) => value,
                 // Only root may read the serial numbers and the UUID.
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => continue,
                 Err(e) => return Err(CollectError::io(&path, &e)),
             };
             if let Some(at) = LABELS.iter().position(|(file, _)| file == name) {
-                found.push((at, to_valid_utf8(trim_space(value))));
+                found.push((at, to_valid_utf8(value)));
             }
         }
         Ok(found)
     }
-}
-
-/// One `read(2)`, retried only when interrupted.
-fn read_once(file: &mut std::fs::File, bytes: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match file.read(bytes) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-/// Go's `bytes.TrimSpace` for what matters in sysfs: ASCII whitespace at both ends
-/// (the multi-byte Unicode spaces it also trims are left alone; no firmware writes
-/// them at the end of a DMI string).
-fn trim_space(bytes: &[u8]) -> &[u8] {
-    let start = bytes.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |e| e + 1);
-    bytes.get(start..end).unwrap_or_default()
 }
 
 /// Go's `strings.ToValidUTF8(s, "\u{FFFD}")`: each run of invalid bytes becomes one

@@ -187,6 +187,48 @@ pub fn parse_uint(path: &Path, text: &str) -> Result<u64, CollectError> {
         })
 }
 
+/// Go's `strconv.ParseInt(text, 0, 64)`: an optional sign, then as [`parse_go_uint`].
+pub fn parse_go_int(text: &str) -> Option<i64> {
+    let (negative, magnitude) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let magnitude = parse_go_uint(magnitude)?;
+    match (negative, i64::try_from(magnitude)) {
+        (false, Ok(value)) => Some(value),
+        (true, Ok(value)) => Some(-value),
+        (true, Err(_)) if magnitude == i64::MIN.unsigned_abs() => Some(i64::MIN),
+        _ => None,
+    }
+}
+
+/// How much procfs's `SysReadFile` reads: one `read(2)` of this many bytes.
+pub const SYS_READ_BYTES: usize = 128;
+
+/// procfs's `util.SysReadFile`, which node_exporter reads sysfs attributes with: one
+/// `read(2)` of at most [`SYS_READ_BYTES`] into `buf` (a longer value is cut), ASCII
+/// whitespace trimmed from both ends. The I/O error is returned as it is: callers
+/// tell a missing file or a root-only one from a failure.
+pub fn sys_read_file<'a>(path: &Path, buf: &'a mut [u8; SYS_READ_BYTES]) -> io::Result<&'a [u8]> {
+    let mut file = open(path)?;
+    let read = loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
+    let value = buf.get(..read).unwrap_or_default();
+    let start = value
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    Ok(value.get(start..end).unwrap_or_default())
+}
+
 /// Makes `path` `base/part/part...`, reusing its buffer (no allocation once it is
 /// long enough). Collectors build the paths of per-device files with it.
 pub fn set_path(path: &mut PathBuf, base: &Path, parts: &[&str]) {
@@ -372,6 +414,41 @@ mod tests {
             ("1_000", None),
         ] {
             assert_eq!(parse_go_uint(text), value, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn sys_read_file_reads_128_bytes_once_and_trims() {
+        let dir = crate::testing::TempDir::new();
+        let mut buf = [0; SYS_READ_BYTES];
+        let path = dir.write("v", " \t value \n");
+        assert_eq!(sys_read_file(&path, &mut buf).unwrap(), b"value");
+        let path = dir.write("long", &"x".repeat(200));
+        assert_eq!(
+            sys_read_file(&path, &mut buf).unwrap(),
+            "x".repeat(128).as_bytes()
+        );
+        let path = dir.write("blank", "  \n");
+        assert_eq!(sys_read_file(&path, &mut buf).unwrap(), b"");
+        let err = sys_read_file(&dir.path().join("none"), &mut buf).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn parses_signed_integers_as_go_does() {
+        for (text, value) in [
+            ("0", Some(0)),
+            ("-1", Some(-1)),
+            ("+0x10", Some(16)),
+            ("-010", Some(-8)),
+            ("9223372036854775807", Some(i64::MAX)),
+            ("-9223372036854775808", Some(i64::MIN)),
+            ("9223372036854775808", None),
+            ("--1", None),
+            ("-", None),
+            ("", None),
+        ] {
+            assert_eq!(parse_go_int(text), value, "{text:?}");
         }
     }
 

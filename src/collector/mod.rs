@@ -45,11 +45,13 @@ collectors! {
     os: Os = on,
     dmi: Dmi = on,
     selinux: Selinux = on,
+    watchdog: Watchdog = on,
 }
 
 pub use file::{
-    for_each_line, list_dir, parse_go_uint, parse_uint, read_file, read_optional_file, read_value,
-    set_path, MAX_FILE_BYTES, MAX_LINE_BYTES,
+    for_each_line, list_dir, parse_go_int, parse_go_uint, parse_uint, read_file,
+    read_optional_file, read_value, set_path, sys_read_file, MAX_FILE_BYTES, MAX_LINE_BYTES,
+    SYS_READ_BYTES,
 };
 pub use registry::Registry;
 pub use seen::Seen;
