@@ -6,7 +6,7 @@ prometheus-node-exporter with the collectors the case enables, pointed at the ca
 proc/, sys/ and root/ trees, scrapes it once, and compares its families (HELP, TYPE),
 label sets and values with what `sc-agent --once` prints for the same tree. The labels
 sc-agent adds to every series (instance, job, vm_id) are dropped, values are compared
-as floats, and node_time_seconds is compared by name only.
+as floats, and node_time_seconds and node_timex_* (the live clock) by name only.
 
     scripts/compare-node-exporter.py [case...]    # needs cargo build first
 
@@ -57,13 +57,21 @@ EXPECTED = {
     "selinux": ("1.5's go-selinux reads the host's own /sys/fs/selinux, not --path.sysfs, "
                 "and 1.5 has no AVC families", [r"."]),
     "selinux_malformed": ("1.5's go-selinux reads the host's own /sys/fs/selinux", [r"."]),
+    "timex": ("1.12 adds node_timex_offset_overflow_total",
+              [r"node_timex_offset_overflow_total"]),
     "schedstat_malformed": ("procfs drops a short cpu line silently; the agent fails",
                             [r"."]),
     "conntrack_malformed": ("a failing collector's earlier series are rolled back",
                             [r"node_nf_conntrack_entries"]),
 }
 COMMON_LABELS = {"instance", "job", "vm_id"}
-UNCOMPARED_VALUES = {"node_time_seconds"}
+# Values that change between two reads: compared by name, labels, HELP and TYPE only.
+UNCOMPARED_VALUES = {"node_time_seconds"} | {f"node_timex_{name}" for name in (
+    "sync_status", "offset_seconds", "offset_overflow_total", "frequency_adjustment_ratio",
+    "maxerror_seconds", "estimated_error_seconds", "status", "loop_time_constant",
+    "tick_seconds", "pps_frequency_hertz", "pps_jitter_seconds", "pps_shift_seconds",
+    "pps_stability_hertz", "pps_jitter_total", "pps_calibration_total", "pps_error_total",
+    "pps_stability_exceeded_total", "tai_offset_seconds")}
 SKIPPED = re.compile(r"^(go_|process_|promhttp_|sc_agent_|node_exporter_build_info|node_scrape_collector_duration)")
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')

@@ -46,6 +46,7 @@ collectors! {
     dmi: Dmi = on,
     selinux: Selinux = on,
     watchdog: Watchdog = on,
+    timex: Timex = on,
 }
 
 pub use file::{
@@ -56,6 +57,7 @@ pub use file::{
 pub use registry::Registry;
 pub use seen::Seen;
 pub use statfs::{FsStats, StatfsFn, StuckMounts};
+pub use timex::{Reading as TimexReading, TimexFn};
 
 use crate::batch::Batch;
 use crate::config::collectors::Options;
@@ -170,6 +172,8 @@ pub struct Resources {
     pub statfs: StatfsFn,
     /// Mounts whose statfs hangs in the kernel: never waited on twice.
     pub stuck_mounts: StuckMounts,
+    /// adjtimex(2) read-only, or a stand-in (the timex collector).
+    pub timex: TimexFn,
 }
 
 impl Default for Resources {
@@ -177,6 +181,7 @@ impl Default for Resources {
         Resources {
             statfs: std::sync::Arc::new(statfs::statfs),
             stuck_mounts: StuckMounts::default(),
+            timex: std::sync::Arc::new(timex::adjtimex),
         }
     }
 }
