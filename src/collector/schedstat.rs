@@ -14,9 +14,11 @@
 //! Where this differs from node_exporter: a `cpu<N>` line that does not have nine
 //! numbers, or whose numbers overflow 64 bits, is silently dropped by procfs, so that
 //! CPU's series would vanish without a word; here it fails the collector with an
-//! error naming the file and line.
+//! error naming the file and line. A CPU listed twice (never by the kernel) is
+//! reported once, from its first line, where node_exporter would fail the scrape
+//! with a duplicate series.
 
-use super::{read_optional_file, Build, CollectError, Collector, Context};
+use super::{read_optional_file, Build, CollectError, Collector, Context, Seen};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors::NoOptions;
 use std::ops::Range;
@@ -34,6 +36,7 @@ pub struct Schedstat {
     path: PathBuf,
     buf: String,
     cpus: Vec<Cpu>,
+    seen: Seen,
 }
 
 impl Schedstat {
@@ -42,6 +45,7 @@ impl Schedstat {
             path: procfs.join("schedstat"),
             buf: String::new(),
             cpus: Vec::new(),
+            seen: Seen::default(),
         }
     }
 }
@@ -126,6 +130,7 @@ impl Collector for Schedstat {
             )));
         }
         self.cpus.clear();
+        self.seen.clear();
         let mut offset = 0;
         for (index, line) in self.buf.split_inclusive('\n').enumerate() {
             let start = offset;
@@ -136,7 +141,12 @@ impl Collector for Schedstat {
             };
             match parse_cpu(rest, start + 3) {
                 None => continue,
-                Some(Ok(cpu)) => self.cpus.push(cpu),
+                Some(Ok(cpu)) => {
+                    // The kernel lists a CPU once; a repeat would be a series twice.
+                    if self.seen.first(self.buf.get(cpu.number.clone()).unwrap_or_default()) {
+                        self.cpus.push(cpu);
+                    }
+                }
                 Some(Err(what)) => return Err(CollectError::parse(&self.path, index + 1, what)),
             }
         }
@@ -208,6 +218,11 @@ mod tests {
                 "node_schedstat_timeslices_total{cpu=\"12\"} 9",
             ]
         );
+        // A repeated CPU keeps its first line.
+        dir.write("schedstat", "cpu3 0 0 0 0 0 0 1 2 3\ncpu3 0 0 0 0 0 0 4 5 6\n");
+        let text = render(&mut Schedstat::new(dir.path())).unwrap();
+        assert!(text.contains("node_schedstat_timeslices_total{cpu=\"3\"} 3\n"), "{text}");
+        assert!(!text.contains("} 6\n"), "{text}");
         dir.write("schedstat", "version 15\ntimestamp 1\n");
         assert_eq!(render(&mut Schedstat::new(dir.path())).unwrap(), "");
     }
