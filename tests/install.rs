@@ -1375,6 +1375,9 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
     // The container's root is an overlay of this machine's / with a tmpfs on top:
     // the boot and install.sh write only there. systemd boots into sc-e2e.target
     // (basic.target and the test unit), with loopback as its only network.
+    // nspawn's own seccomp filter denies @clock to a container without CAP_SYS_TIME;
+    // letting adjtimex and clock_adjtime through (still without CAP_SYS_TIME, so the
+    // host's clock stays unsettable) makes the unit's own filter the one under test.
     let boot = format!(
         "set -eu\n\
          umask 022\n\
@@ -1391,7 +1394,8 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
          cp $W/sc-e2e.service $W/sc-e2e.target $M/etc/systemd/system/\n\
          rc=0\n\
          timeout 180 {nspawn} --quiet --directory=$M --boot --private-network --register=no \
-           --keep-unit --link-journal=no -- systemd.unit=sc-e2e.target >$W/console.log 2>&1 || rc=$?\n\
+           --keep-unit --link-journal=no --system-call-filter='adjtimex clock_adjtime' \
+           -- systemd.unit=sc-e2e.target >$W/console.log 2>&1 || rc=$?\n\
          cp $M/root/e2e.out $W/e2e.out || true\n\
          exit $rc\n",
         w = w.display(),
