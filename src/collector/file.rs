@@ -83,7 +83,7 @@ pub fn for_each_line(
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(CollectError::io(path, &e)),
     };
-    buf.clear();
+    // Sized once; what it held last time is overwritten, never cleared.
     buf.resize(MAX_LINE_BYTES, 0);
     let (mut filled, mut number, mut total) = (0, 0, 0u64);
     loop {
