@@ -46,17 +46,29 @@ collectors! {
     nvme: Nvme = on,
     mdadm: Mdadm = on,
     bonding: Bonding = on,
+    kernel_hung: KernelHung = off,
+    schedstat: Schedstat = on,
+    conntrack: Conntrack = on,
+    softnet: Softnet = on,
+    udp_queues: UdpQueues = on,
+    os: Os = on,
+    dmi: Dmi = on,
+    selinux: Selinux = on,
+    watchdog: Watchdog = on,
+    timex: Timex = on,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }
 
 pub use file::{
-    list_dir, open, read_bytes, read_file, read_optional_file, read_sys_value, read_sys_value_from,
-    read_value, set_path, MAX_FILE_BYTES, SYS_VALUE_BYTES,
+    for_each_line, list_dir, open, parse_go_int, parse_go_uint, parse_uint, read_bytes, read_file,
+    read_optional_file, read_sys_value, read_sys_value_from, read_value, set_path, sys_read_file,
+    MAX_FILE_BYTES, MAX_LINE_BYTES, SYS_READ_BYTES, SYS_VALUE_BYTES,
 };
 pub use registry::Registry;
 pub use seen::Seen;
 pub use statfs::{FsStats, StatfsFn, StuckMounts};
+pub use timex::{Reading as TimexReading, TimexFn};
 
 use crate::batch::Batch;
 use crate::config::collectors::Options;
@@ -123,7 +135,10 @@ impl CollectError {
 
     /// The kernel does not provide what the collector reads (node_exporter's
     /// `ErrNoData`): success is 0 as for any error, but it is logged at debug level
-    /// only, since it is how this machine is, not something going wrong.
+    /// only, since it is how this machine is, not something going wrong. Unlike
+    /// other errors it does not roll back what the collector wrote before it: like
+    /// node_exporter, which keeps the metrics a collector sent before its
+    /// `ErrNoData`, a collector may report what it has and no data for the rest.
     pub fn no_data(message: impl Into<String>) -> Self {
         CollectError {
             message: bounded(message.into()),
@@ -183,6 +198,8 @@ pub struct Resources {
     pub statfs: StatfsFn,
     /// Mounts whose statfs hangs in the kernel: never waited on twice.
     pub stuck_mounts: StuckMounts,
+    /// adjtimex(2) read-only, or a stand-in (the timex collector).
+    pub timex: TimexFn,
 }
 
 impl Default for Resources {
@@ -190,6 +207,7 @@ impl Default for Resources {
         Resources {
             statfs: std::sync::Arc::new(statfs::statfs),
             stuck_mounts: StuckMounts::default(),
+            timex: std::sync::Arc::new(timex::adjtimex),
         }
     }
 }
