@@ -39,7 +39,9 @@ collectors! {
     process: Process = on,
 }
 
-pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
+pub use file::{
+    list_dir, read_file, read_file_io, read_optional_file, read_value, set_path, MAX_FILE_BYTES,
+};
 pub use registry::Registry;
 pub use seen::Seen;
 pub use statfs::{FsStats, StatfsFn, StuckMounts};
