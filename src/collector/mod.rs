@@ -9,6 +9,7 @@
 //! collector's failure once when it starts failing and once when it recovers.
 
 mod file;
+mod mountinfo;
 mod registry;
 mod seen;
 mod statfs;

@@ -118,8 +118,18 @@ struct Stuck {
 /// The outcome of one time-boxed call on the worker.
 enum Answer {
     Stats(FsStats),
-    Failed,
+    Failed(Option<i32>),
     TimedOut(Receiver<Reply>),
+}
+
+/// What [`TimedStatfs::stat`] found out about one mount.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    Stats(FsStats),
+    /// statfs failed, with this errno (`None`: the worker thread died in the call).
+    Failed(Option<i32>),
+    /// The call did not return within the timeout, now or in an earlier cycle.
+    Stuck,
 }
 
 /// statfs on `<rootfs>` + mount point, on the worker thread, time-boxed.
@@ -169,16 +179,16 @@ impl TimedStatfs {
         }
     }
 
-    /// The stats of the filesystem mounted at `mount_point`; `None` when statfs
-    /// failed, timed out now, or is still stuck from an earlier cycle (node_exporter's
-    /// `device_error 1`).
-    pub fn stat(&mut self, mount_point: &str) -> Result<Option<FsStats>, CollectError> {
+    /// The stats of the filesystem mounted at `mount_point`, or why there are none:
+    /// statfs failed, timed out now, or is still stuck from an earlier cycle
+    /// (node_exporter's `device_error 1`).
+    pub fn stat(&mut self, mount_point: &str) -> Result<Outcome, CollectError> {
         if self.stuck.contains(mount_point) {
-            return Ok(None);
+            return Ok(Outcome::Stuck);
         }
         match self.call(mount_point)? {
-            Answer::Stats(stats) => Ok(Some(stats)),
-            Answer::Failed => Ok(None),
+            Answer::Stats(stats) => Ok(Outcome::Stats(stats)),
+            Answer::Failed(errno) => Ok(Outcome::Failed(errno)),
             Answer::TimedOut(replies) => {
                 log::warn!(
                     "statfs on mount point {mount_point} did not return within {:?}: reporting \
@@ -192,7 +202,7 @@ impl TimedStatfs {
                     replies,
                     since: Instant::now(),
                 });
-                Ok(None)
+                Ok(Outcome::Stuck)
             }
         }
     }
@@ -213,7 +223,7 @@ impl TimedStatfs {
         text.push(mount_point);
         if worker.requests.send(path).is_err() {
             // The worker is gone (its statfs panicked); the next call starts another.
-            return Ok(Answer::Failed);
+            return Ok(Answer::Failed(None));
         }
         match worker.replies.recv_timeout(self.timeout) {
             Ok((path, result)) => {
@@ -222,7 +232,7 @@ impl TimedStatfs {
                     Ok(stats) => Answer::Stats(stats),
                     Err(e) => {
                         log::debug!("statfs {}: {e}", path.display());
-                        Answer::Failed
+                        Answer::Failed(e.raw_os_error())
                     }
                 };
                 self.spare_path = Some(path);
@@ -230,7 +240,7 @@ impl TimedStatfs {
             }
             // Dropping `worker.requests` lets the blocked thread exit once it returns.
             Err(RecvTimeoutError::Timeout) => Ok(Answer::TimedOut(worker.replies)),
-            Err(RecvTimeoutError::Disconnected) => Ok(Answer::Failed),
+            Err(RecvTimeoutError::Disconnected) => Ok(Answer::Failed(None)),
         }
     }
 }
@@ -273,12 +283,15 @@ mod tests {
             statfs,
             stuck.clone(),
         );
-        assert_eq!(timed.stat("/hang").unwrap(), None);
+        assert_eq!(timed.stat("/hang").unwrap(), Outcome::Stuck);
         assert_eq!(stuck.len(), 1);
-        assert_eq!(timed.stat("/ok").unwrap(), Some(FsStats::default()));
+        assert_eq!(
+            timed.stat("/ok").unwrap(),
+            Outcome::Stats(FsStats::default())
+        );
         // Skipped without waiting while stuck.
         let started = Instant::now();
-        assert_eq!(timed.stat("/hang").unwrap(), None);
+        assert_eq!(timed.stat("/hang").unwrap(), Outcome::Stuck);
         assert!(started.elapsed() < Duration::from_millis(100));
         release.send(()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
