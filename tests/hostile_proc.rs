@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Every collector the agent has, as `node_scrape_collector_success` names them.
-const COLLECTORS: [&str; 17] = [
+const COLLECTORS: [&str; 18] = [
     "loadavg",
     "meminfo",
     "cpu",
@@ -47,6 +47,7 @@ const COLLECTORS: [&str; 17] = [
     "netstat",
     "filesystem",
     "process",
+    "xfs",
 ];
 
 // ---------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ collectors! {
     netstat: Netstat = on,
     filesystem: Filesystem = on,
     process: Process = on,
+    // node_exporter's filesystem-specific collectors (xfs, btrfs, nfs client).
+    xfs: Xfs = on,
 }
 
 pub use file::{
