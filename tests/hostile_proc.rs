@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Every collector the agent has, as `node_scrape_collector_success` names them.
-const COLLECTORS: [&str; 18] = [
+const COLLECTORS: [&str; 19] = [
     "loadavg",
     "meminfo",
     "cpu",
@@ -48,6 +48,7 @@ const COLLECTORS: [&str; 18] = [
     "filesystem",
     "process",
     "xfs",
+    "nfs",
 ];
 
 // ---------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ collectors! {
     process: Process = on,
     // node_exporter's filesystem-specific collectors (xfs, btrfs, nfs client).
     xfs: Xfs = on,
+    nfs: Nfs = on,
 }
 
 pub use file::{
