@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 const WAIT: Duration = Duration::from_secs(60);
 
 /// Every collector the agent has, as `node_scrape_collector_success` names them.
-const COLLECTORS: [&str; 19] = [
+const COLLECTORS: [&str; 20] = [
     "loadavg",
     "meminfo",
     "cpu",
@@ -49,6 +49,7 @@ const COLLECTORS: [&str; 19] = [
     "process",
     "xfs",
     "nfs",
+    "btrfs",
 ];
 
 // ---------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ collectors! {
     // node_exporter's filesystem-specific collectors (xfs, btrfs, nfs client).
     xfs: Xfs = on,
     nfs: Nfs = on,
+    btrfs: Btrfs = on,
 }
 
 pub use file::{
