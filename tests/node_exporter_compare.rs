@@ -131,8 +131,10 @@ mod since_1_5 {
         "node_filesystem_purgeable_bytes",
     ];
 
-    /// Labels 1.12 adds to families 1.5 has, and whether a value is one 1.12 writes.
-    pub const NEW_LABELS: [(&str, &str, fn(&str) -> bool); 9] = [
+    /// A label 1.12 adds to a family 1.5 has, and whether a value is one 1.12 writes.
+    pub type NewLabel = (&'static str, &'static str, fn(&str) -> bool);
+
+    pub const NEW_LABELS: [NewLabel; 9] = [
         ("node_disk_info", "rotational", |v| v == "0" || v == "1"), // 1.9
         ("node_network_info", "adminstate", |v| {
             ["up", "down", "unknown"].contains(&v)
@@ -272,7 +274,7 @@ fn shared_series(exposition: &Exposition, side: Side) -> BTreeMap<Key, f64> {
                 .unwrap_or_else(|| panic!("{name}{labels:?} has no {label} label"));
             assert!(valid(&value), "{name}{labels:?}: {label}={value:?}");
             // readonly of a mount statfs fails on: 1.5 reported only device_error.
-            keep &= !(name == "node_filesystem_readonly" && !value.is_empty());
+            keep &= name != "node_filesystem_readonly" || value.is_empty();
         }
         if keep {
             series.insert((name, labels), sample.value);
