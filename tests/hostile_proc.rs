@@ -672,10 +672,10 @@ fn cases() -> Vec<Case> {
             check: None,
         },
         case(
-            "a line of two fields in /proc/1/mounts",
+            "a line of five fields in /proc/1/mountinfo",
             &["filesystem"],
-            "proc/1/mounts",
-            |old| format!("{old}/dev/x /y\n").into_bytes(),
+            "proc/1/mountinfo",
+            |old| format!("{old}40 22 8:1 / /y\n").into_bytes(),
         ),
         case(
             "garbage in /proc/pressure/cpu",
@@ -907,7 +907,7 @@ fn thousands_of_devices_keep_memory_bounded_and_flat() {
     let root = tree.path();
     let mut dev = std::fs::read_to_string(root.join("proc/net/dev")).unwrap();
     let mut disks = String::new();
-    let mut mounts = std::fs::read_to_string(root.join("proc/1/mounts")).unwrap();
+    let mut mounts = std::fs::read_to_string(root.join("proc/1/mountinfo")).unwrap();
     for i in 0..NETDEV {
         dev.push_str(&format!(
             "  veth{i:05}: {} {i} 0 0 0 0 0 0 {} {i} 0 0 0 0 0 0\n",
@@ -922,11 +922,14 @@ fn thousands_of_devices_keep_memory_bounded_and_flat() {
         ));
     }
     for i in 0..MOUNTS {
-        mounts.push_str(&format!("/dev/m{i} /mnt/m{i:05} ext4 rw 0 0\n"));
+        mounts.push_str(&format!(
+            "{} 22 8:{i} / /mnt/m{i:05} rw shared:1 - ext4 /dev/m{i} rw\n",
+            100 + i
+        ));
     }
     put(&root.join("proc/net/dev"), dev.as_bytes());
     put(&root.join("proc/diskstats"), disks.as_bytes());
-    put(&root.join("proc/1/mounts"), mounts.as_bytes());
+    put(&root.join("proc/1/mountinfo"), mounts.as_bytes());
     // As in sysfs, class/net entries are symlinks to the device directories (here
     // all to one: copying 50,000 files would take longer than the test).
     let net = root.join("sys/class/net");

@@ -26,38 +26,43 @@ pub fn open(path: &Path) -> io::Result<std::fs::File> {
 
 /// Reads the whole file at `path` into `buf`, replacing its contents.
 pub fn read_file(path: &Path, buf: &mut String) -> Result<(), CollectError> {
-    buf.clear();
-    let file = open(path).map_err(|e| CollectError::io(path, &e))?;
-    read_open_file(path, file, buf)
+    read_file_io(path, buf).map_err(|e| CollectError::io(path, &e))
 }
 
 /// Like [`read_file`], but a file that does not exist is not an error: returns
 /// `Ok(false)` with `buf` empty. For files some kernels lack (`/proc/pressure/*`,
 /// `/proc/net/snmp6` without IPv6), which node_exporter tells apart from failures.
 pub fn read_optional_file(path: &Path, buf: &mut String) -> Result<bool, CollectError> {
-    buf.clear();
-    match open(path) {
-        Ok(file) => read_open_file(path, file, buf).map(|()| true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+    match read_file_io(path, buf) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(CollectError::io(path, &e)),
     }
 }
 
-fn read_open_file(path: &Path, file: std::fs::File, buf: &mut String) -> Result<(), CollectError> {
-    let result = file
-        .take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_string(buf)
-        .map_err(|e| CollectError::io(path, &e));
+/// [`read_file`] with the I/O error as it is, for collectors that tell some errors
+/// apart (EOPNOTSUPP from /proc/pressure with `psi=0`). A file above
+/// [`MAX_FILE_BYTES`] is `InvalidData`; `buf` is empty after any error.
+pub fn read_file_io(path: &Path, buf: &mut String) -> io::Result<()> {
+    buf.clear();
+    let result = open(path).and_then(|file| {
+        file.take(MAX_FILE_BYTES as u64 + 1)
+            .read_to_string(buf)
+            .map(|_| ())
+    });
     if buf.capacity() > SHRINK_ABOVE && buf.capacity() > 4 * buf.len() {
         buf.shrink_to(buf.len().max(SHRINK_ABOVE / 4));
     }
-    result?;
+    if let Err(e) = result {
+        buf.clear();
+        return Err(e);
+    }
     if buf.len() > MAX_FILE_BYTES {
         buf.clear();
-        return Err(CollectError::new(format!(
-            "{}: larger than {MAX_FILE_BYTES} bytes",
-            path.display()
-        )));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("larger than {MAX_FILE_BYTES} bytes"),
+        ));
     }
     Ok(())
 }

@@ -10,6 +10,7 @@
 
 mod file;
 mod go_parse;
+mod mountinfo;
 mod registry;
 mod seen;
 mod statfs;
@@ -56,14 +57,18 @@ collectors! {
     selinux: Selinux = on,
     watchdog: Watchdog = on,
     timex: Timex = on,
+    // node_exporter's filesystem-specific collectors (xfs, btrfs, nfs client).
+    xfs: Xfs = on,
+    nfs: Nfs = on,
+    btrfs: Btrfs = on,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }
 
 pub use file::{
     for_each_line, list_dir, open, parse_go_int, parse_go_uint, parse_uint, read_bytes, read_file,
-    read_optional_file, read_sys_value, read_sys_value_from, read_value, set_path, sys_read_file,
-    MAX_FILE_BYTES, MAX_LINE_BYTES, SYS_READ_BYTES, SYS_VALUE_BYTES,
+    read_file_io, read_optional_file, read_sys_value, read_sys_value_from, read_value, set_path,
+    sys_read_file, MAX_FILE_BYTES, MAX_LINE_BYTES, SYS_READ_BYTES, SYS_VALUE_BYTES,
 };
 pub use registry::Registry;
 pub use seen::Seen;

@@ -123,7 +123,7 @@ struct Stuck {
 /// The outcome of one time-boxed call on the worker.
 enum Answer {
     Stats(FsStats),
-    Failed,
+    Failed(Option<i32>),
     TimedOut(Receiver<Reply>),
 }
 
@@ -162,6 +162,16 @@ pub const LOCAL_FS_TYPES: &[&str] = &[
 /// or a user-space daemon.
 pub fn is_local(fs_type: &str) -> bool {
     LOCAL_FS_TYPES.contains(&fs_type)
+}
+
+/// What [`TimedStatfs::stat`] found out about one mount.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    Stats(FsStats),
+    /// statfs failed, with this errno (`None`: the worker thread died in the call).
+    Failed(Option<i32>),
+    /// The call did not return within the timeout, now or in an earlier cycle.
+    Stuck,
 }
 
 /// statfs on `<rootfs>` + mount point: directly for local filesystems, on the
@@ -212,28 +222,28 @@ impl TimedStatfs {
         }
     }
 
-    /// The stats of the filesystem of type `fs_type` mounted at `mount_point`; `None`
-    /// when statfs failed, timed out now, or is still stuck from an earlier cycle
-    /// (node_exporter's `device_error 1`).
-    pub fn stat(
-        &mut self,
-        mount_point: &str,
-        fs_type: &str,
-    ) -> Result<Option<FsStats>, CollectError> {
+    /// The stats of the filesystem of type `fs_type` mounted at `mount_point`, or why
+    /// there are none: statfs failed, timed out now, or is still stuck from an earlier
+    /// cycle (node_exporter's `device_error 1`).
+    pub fn stat(&mut self, mount_point: &str, fs_type: &str) -> Result<Outcome, CollectError> {
         if self.stuck.contains(mount_point) {
-            return Ok(None);
+            return Ok(Outcome::Stuck);
         }
         if is_local(fs_type) {
             let path = self.path_of(mount_point);
             let result = (self.statfs)(&path);
             self.spare_path = Some(path);
-            return Ok(result
-                .map_err(|e| log::debug!("statfs {mount_point}: {e}"))
-                .ok());
+            return Ok(match result {
+                Ok(stats) => Outcome::Stats(stats),
+                Err(e) => {
+                    log::debug!("statfs {mount_point}: {e}");
+                    Outcome::Failed(e.raw_os_error())
+                }
+            });
         }
         match self.call(mount_point)? {
-            Answer::Stats(stats) => Ok(Some(stats)),
-            Answer::Failed => Ok(None),
+            Answer::Stats(stats) => Ok(Outcome::Stats(stats)),
+            Answer::Failed(errno) => Ok(Outcome::Failed(errno)),
             Answer::TimedOut(replies) => {
                 log::warn!(
                     "statfs on mount point {mount_point} did not return within {:?}: reporting \
@@ -247,7 +257,7 @@ impl TimedStatfs {
                     replies,
                     since: Instant::now(),
                 });
-                Ok(None)
+                Ok(Outcome::Stuck)
             }
         }
     }
@@ -274,7 +284,7 @@ impl TimedStatfs {
         let path = self.path_of(mount_point);
         if worker.requests.send(path).is_err() {
             // The worker is gone (its statfs panicked); the next call starts another.
-            return Ok(Answer::Failed);
+            return Ok(Answer::Failed(None));
         }
         match worker.replies.recv_timeout(self.timeout) {
             Ok((path, result)) => {
@@ -283,7 +293,7 @@ impl TimedStatfs {
                     Ok(stats) => Answer::Stats(stats),
                     Err(e) => {
                         log::debug!("statfs {}: {e}", path.display());
-                        Answer::Failed
+                        Answer::Failed(e.raw_os_error())
                     }
                 };
                 self.spare_path = Some(path);
@@ -291,7 +301,7 @@ impl TimedStatfs {
             }
             // Dropping `worker.requests` lets the blocked thread exit once it returns.
             Err(RecvTimeoutError::Timeout) => Ok(Answer::TimedOut(worker.replies)),
-            Err(RecvTimeoutError::Disconnected) => Ok(Answer::Failed),
+            Err(RecvTimeoutError::Disconnected) => Ok(Answer::Failed(None)),
         }
     }
 }
@@ -342,7 +352,7 @@ mod tests {
         ] {
             assert_eq!(
                 timed.stat(mount_point, fs_type).unwrap(),
-                Some(FsStats::default())
+                Outcome::Stats(FsStats::default())
             );
         }
         let here = std::thread::current().name().unwrap_or("").to_owned();
@@ -379,12 +389,15 @@ mod tests {
             statfs,
             stuck.clone(),
         );
-        assert_eq!(timed.stat("/hang", "nfs4").unwrap(), None);
+        assert_eq!(timed.stat("/hang", "nfs4").unwrap(), Outcome::Stuck);
         assert_eq!(stuck.len(), 1);
-        assert_eq!(timed.stat("/ok", "nfs4").unwrap(), Some(FsStats::default()));
+        assert_eq!(
+            timed.stat("/ok", "nfs4").unwrap(),
+            Outcome::Stats(FsStats::default())
+        );
         // Skipped without waiting while stuck, whatever its type.
         let started = Instant::now();
-        assert_eq!(timed.stat("/hang", "ext4").unwrap(), None);
+        assert_eq!(timed.stat("/hang", "ext4").unwrap(), Outcome::Stuck);
         assert!(started.elapsed() < Duration::from_millis(100));
         release.send(()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
