@@ -13,7 +13,8 @@
 //! cargo bench --bench cycle_cost -- [--cycles N] [--config PATH] [--floor LIST] [--per-collector]
 //! ```
 //!
-//! Prints `name value` lines, and with `--per-collector` one line per collector:
+//! Prints `name value` lines (`encode_cpu_us` is the encode + compress part of
+//! `cycle_cpu_us`), and with `--per-collector` one line per collector:
 //! `collector NAME on|off SAMPLES COLLECT_US ENCODE_US`. The floor list has one
 //! operation a line: `read PATH`, `list PATH` or `statfs PATH`. Everything is timed
 //! with CLOCK_PROCESS_CPUTIME_ID, which counts every thread (the filesystem
@@ -79,8 +80,8 @@ impl Pipeline {
         self.registry.collect(&mut self.batch);
     }
 
-    fn cycle(&mut self) -> Result<Encoded, String> {
-        self.collect();
+    /// Encodes and compresses the batch as the last collect left it.
+    fn encode(&mut self) -> Result<Encoded, String> {
         let encoded = self
             .encoder
             .encode(&self.batch)
@@ -92,29 +93,26 @@ impl Pipeline {
         })
     }
 
-    /// CPU per cycle of collect + encode + compress, and what the last cycle encoded.
-    fn time_cycles(&mut self, cycles: u32) -> Result<(Duration, Encoded), String> {
-        for _ in 0..WARM_UP_CYCLES {
-            self.cycle()?;
-        }
-        let start = cpu_time();
-        let mut last = Encoded::default();
-        for _ in 0..cycles {
-            last = self.cycle()?;
-        }
-        Ok(((cpu_time() - start) / cycles, last))
+    fn cycle(&mut self) -> Result<Encoded, String> {
+        self.collect();
+        self.encode()
     }
 
-    /// CPU per cycle of collect alone.
-    fn time_collect(&mut self, cycles: u32) -> Duration {
+    /// CPU per call of `step` after a warm-up, and what its last call returned.
+    fn time<T: Default>(
+        &mut self,
+        cycles: u32,
+        mut step: impl FnMut(&mut Self) -> Result<T, String>,
+    ) -> Result<(Duration, T), String> {
         for _ in 0..WARM_UP_CYCLES {
-            self.collect();
+            step(self)?;
         }
         let start = cpu_time();
+        let mut last = T::default();
         for _ in 0..cycles {
-            self.collect();
+            last = step(self)?;
         }
-        (cpu_time() - start) / cycles
+        Ok(((cpu_time() - start) / cycles, last))
     }
 }
 
@@ -249,8 +247,11 @@ fn run() -> Result<(), String> {
     let args = parse_args()?;
     let config = load_config(args.config.as_deref())?;
 
-    let (per_cycle, last) = Pipeline::new(&config).time_cycles(args.cycles)?;
+    let mut pipeline = Pipeline::new(&config);
+    let (per_cycle, last) = pipeline.time(args.cycles, Pipeline::cycle)?;
+    let (encode, _) = pipeline.time(args.cycles, Pipeline::encode)?;
     println!("cycle_cpu_us {:.1}", us(per_cycle));
+    println!("encode_cpu_us {:.1}", us(encode));
     println!("samples_per_cycle {}", last.samples);
     println!("protobuf_bytes {}", last.raw_len);
     println!("wire_bytes {}", last.wire_len);
@@ -280,8 +281,13 @@ fn run() -> Result<(), String> {
     if args.per_collector {
         for descriptor in TABLE {
             let mut pipeline = Pipeline::new(&only(&config, descriptor.name)?);
-            let collect = pipeline.time_collect(args.cycles);
-            let (cycle, last) = pipeline.time_cycles(args.cycles)?;
+            let (collect, ()) = pipeline.time(args.cycles, |p| {
+                p.collect();
+                Ok(())
+            })?;
+            // The same batch encoded again and again: encode's own cost, not the
+            // difference of two noisy timings.
+            let (encode, last) = pipeline.time(args.cycles, Pipeline::encode)?;
             println!(
                 "collector {} {} {} {:.1} {:.1}",
                 descriptor.name,
@@ -292,7 +298,7 @@ fn run() -> Result<(), String> {
                 },
                 last.samples,
                 us(collect),
-                us(cycle.saturating_sub(collect)),
+                us(encode),
             );
         }
     }

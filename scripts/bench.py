@@ -730,6 +730,7 @@ def main():
             cost, _ = cycle_cost(args.cycle_cost, 2000, "--floor", floor)
             report("CPU per cycle: collect+encode+compress",
                    f"{cost['cycle_cpu_us']:.0f} us ({cost['samples_per_cycle']:.0f} samples)")
+            report("  of which encode + compress", f"{cost['encode_cpu_us']:.0f} us")
             report("CPU floor: read the same files",
                    f"{cost['floor_cpu_us']:.0f} us ({ops} reads/listings/statfs)")
             report("CPU ratio to the floor (budget 2.0)", f"{cost['cpu_ratio']:.2f}",
