@@ -256,22 +256,37 @@ def cycle_cost(bench, cycles, *args, prefix_args=()):
     return figures, rows
 
 
+def seconds(duration):
+    """A duration as the config writes it (`10ms`, `1s`), in seconds."""
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", duration)
+    if not m:
+        sys.exit(f"bench: cannot read the duration {duration!r} (expected e.g. 10ms, 1s)")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60}[m.group(2)]
+
+
 def long_run(binary, directory, ca_file, context, cycles, interval):
     """The agent pushing over HTTPS for `cycles` cycles: RSS after warm-up and at the
-    end, VmHWM, CPU per cycle of the whole process."""
+    end, VmHWM, CPU per cycle of the whole process, and the lines it logged (into a
+    file: a pipe nobody reads would stop the agent once full)."""
     receiver = start_receiver(context)
     port = receiver.server_address[1]
     config = write_config(directory, "https.yaml", https_config(port, ca_file, interval))
-    agent = subprocess.Popen([binary, "--config", str(config)], env=agent_env(),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = Path(directory) / "https.log"
+    with open(log, "wb") as stderr:
+        agent = subprocess.Popen([binary, "--config", str(config)], env=agent_env(),
+                                 stdout=subprocess.DEVNULL, stderr=stderr)
     warm_up = max(cycles // 10, 1)
+    # Ten times the time the pushes need, for a machine busy with other work.
+    timeout = cycles * seconds(interval) * 10 + 60
     try:
-        if not wait_for(lambda: receiver.requests >= warm_up, 600):
+        if not wait_for(lambda: receiver.requests >= warm_up, timeout):
             sys.exit(f"bench: only {receiver.requests} pushes arrived; is the agent failing? "
-                     + agent.stderr.read1(4096).decode(errors="replace"))
+                     + log.read_text(errors="replace")[-2000:])
         rss_warm, _, cpu_warm = status(agent.pid)
         warm_requests = receiver.requests
-        wait_for(lambda: receiver.requests >= cycles, cycles * 10)
+        if not wait_for(lambda: receiver.requests >= cycles, timeout):
+            sys.exit(f"bench: {receiver.requests} of {cycles} pushes arrived in {timeout:.0f} s: "
+                     + log.read_text(errors="replace")[-2000:])
         rss_end, hwm, cpu_end = status(agent.pid)
         end_requests = receiver.requests
     finally:
@@ -285,6 +300,7 @@ def long_run(binary, directory, ca_file, context, cycles, interval):
         "hwm": hwm,
         "cpu_per_cycle_us": (cpu_end - cpu_warm) / max(end_requests - warm_requests, 1) * 1e6,
         "bytes_per_push": receiver.bytes / max(receiver.requests, 1),
+        "log": log.read_text(errors="replace").splitlines(),
     }
 
 
@@ -747,6 +763,8 @@ def main():
             report(f"HTTPS pushes at {args.interval}",
                    f"{run['pushes']} ({run['bytes_per_push']:.0f} B each)")
             report("process CPU per cycle incl. TLS push", f"{run['cpu_per_cycle_us']:.0f} us")
+            report("lines the agent logged (warn and above)", f"{len(run['log'])}"
+                   + (f", the last: {run['log'][-1][:60]}" if run["log"] else ""))
             report(f"VmRSS after warm-up ({args.cycles // 10} cycles)", mib(run["rss_warm"]))
             report(f"VmRSS after {run['pushes']} cycles", mib(run["rss_end"]))
             report("RSS growth after warm-up (budget: none)", f"{growth / 1024:+.0f} KiB",
