@@ -28,9 +28,13 @@ declare -A APT_FOR=(
   [shellcheck]=shellcheck
   [cloud-init]=cloud-init
   [unshare]=util-linux
+  [losetup]=mount
+  [mkfs.btrfs]=btrfs-progs
+  [mkfs.xfs]=xfsprogs
   [setpriv]=util-linux
   [useradd]=passwd
   [python3]=python3
+  [dbus-daemon]=dbus-daemon
 )
 
 missing=()

@@ -28,6 +28,26 @@ pub struct Agent {
     missed_ticks: u64,
     /// Missed ticks since cycles last kept their schedule; logged once per episode.
     behind: u64,
+    clock: ClockGuard,
+}
+
+/// What keeps cycle timestamps increasing when the wall clock steps back.
+#[derive(Debug, Default)]
+struct ClockGuard {
+    /// The timestamp of the last cycle that ran.
+    last_ms: Option<i64>,
+    /// Cycles skipped because the clock was not past `last_ms`, ever.
+    skipped: u64,
+    /// Cycles skipped in the current episode.
+    behind: u64,
+}
+
+/// The wall clock in milliseconds since the epoch: the one timestamp of a cycle.
+fn now_ms() -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Reads the config (file, then environment) and resolves the identity.
@@ -70,6 +90,7 @@ impl Agent {
             delivery,
             missed_ticks: 0,
             behind: 0,
+            clock: ClockGuard::default(),
         }
     }
 
@@ -79,11 +100,11 @@ impl Agent {
 
     /// Runs one cycle; an error means the output is gone (stdout closed).
     pub fn cycle(&mut self) -> io::Result<()> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        self.batch
-            .begin(i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
+        let timestamp_ms = now_ms();
+        if !self.clock_moves_on(timestamp_ms) {
+            return Ok(());
+        }
+        self.batch.begin(timestamp_ms);
         self.registry.collect(&mut self.batch);
         let (stats, queue_bytes, queue_batches) = self.delivery.snapshot();
         let report = metrics::Report {
@@ -91,6 +112,7 @@ impl Agent {
             queue_bytes,
             queue_batches,
             missed_ticks: self.missed_ticks,
+            clock_backward: self.clock.skipped,
         };
         metrics::write(&report, &mut self.batch);
         self.output.write(&self.batch, &mut self.delivery)
@@ -108,6 +130,9 @@ impl Agent {
             log::info!(
                 "sending {queued} queued batch(es) before exiting (shutdown_timeout {timeout})"
             );
+        }
+        if self.config.remote_write.stale_markers_on_shutdown {
+            self.delivery.mark_all_stale(now_ms());
         }
         let unsent = self.delivery.shutdown(timeout.as_duration());
         if unsent.samples == 0 {
@@ -145,6 +170,47 @@ impl Agent {
         self.config = config;
         log::info!("config reloaded");
         interval_changed
+    }
+
+    /// Whether a cycle stamped `timestamp_ms` may run. Pushing, it must be later than
+    /// the last one: a receiver rejects a whole request holding a sample that is not
+    /// newer than the last of its series, so after the wall clock stepped back (an NTP
+    /// correction, a VM restored from a snapshot) cycles are skipped, counted in
+    /// `sc_agent_clock_backward_total` and logged once per episode, until the clock
+    /// passes the last timestamp. Printing to stdout, every cycle runs.
+    fn clock_moves_on(&mut self, timestamp_ms: i64) -> bool {
+        if self.config.prints_to_stdout() {
+            return true;
+        }
+        let clock = &mut self.clock;
+        match clock.last_ms {
+            Some(last) if timestamp_ms <= last => {
+                if clock.behind == 0 {
+                    log::warn!(
+                        "the wall clock stepped back: it says {} but the last batch was \
+                         stamped {}; skipping cycles until it passes that (counted in \
+                         sc_agent_clock_backward_total)",
+                        crate::remote_write::format_timestamp(timestamp_ms),
+                        crate::remote_write::format_timestamp(last)
+                    );
+                }
+                clock.behind += 1;
+                clock.skipped += 1;
+                false
+            }
+            _ => {
+                if clock.behind > 0 {
+                    log::info!(
+                        "the wall clock passed the last batch's timestamp: collecting again \
+                         after {} skipped cycle(s)",
+                        clock.behind
+                    );
+                    clock.behind = 0;
+                }
+                clock.last_ms = Some(timestamp_ms);
+                true
+            }
+        }
     }
 
     /// Counts missed ticks. The log says when cycles fall behind and when they are
@@ -247,6 +313,30 @@ mod tests {
         };
         let identity = identity::resolve(&config).unwrap();
         Agent::new(ConfigPath::default(), config, &identity)
+    }
+
+    #[test]
+    fn cycles_are_skipped_while_the_clock_is_behind_the_last_batch() {
+        let mut stdout = agent();
+        assert!(stdout.clock_moves_on(1_000) && stdout.clock_moves_on(500));
+        let config = Config {
+            vm_id: "test-vm".into(),
+            instance: Some("test-host".into()),
+            ingestor_endpoint: Some("http://127.0.0.1:9/api/v1/write".into()),
+            ..Config::default()
+        };
+        let identity = identity::resolve(&config).unwrap();
+        let mut pushing = Agent::new(ConfigPath::default(), config, &identity);
+        assert!(pushing.clock_moves_on(1_000));
+        // The same millisecond, and a step back: skipped.
+        assert!(!pushing.clock_moves_on(1_000));
+        assert!(!pushing.clock_moves_on(400));
+        assert_eq!((pushing.clock.skipped, pushing.clock.behind), (2, 2));
+        // Past the last batch: on again, the episode over, the count kept.
+        assert!(pushing.clock_moves_on(1_001));
+        assert_eq!((pushing.clock.skipped, pushing.clock.behind), (2, 0));
+        assert!(!pushing.clock_moves_on(1_001));
+        assert_eq!(pushing.clock.skipped, 3);
     }
 
     #[test]

@@ -8,8 +8,18 @@
 //! family are contiguous and the writers never sort or group. The labels every
 //! series carries (`vm_id`, `job`, `instance`, custom labels) are held once, as
 //! common labels, and merged in sorted order when a writer reads a series.
+//!
+//! A histogram or summary family holds series of several names: its buckets
+//! (`<name>_bucket`) or quantiles (`<name>`), `<name>_sum` and `<name>_count`, each
+//! written with its [`Suffix`]. [`SeriesSet`] remembers what a batch already holds,
+//! for a collector whose series come from outside (the textfile collector) and must
+//! not repeat one: a remote-write receiver rejects a whole request that repeats a
+//! series.
 
+use std::collections::hash_map::RandomState;
+use std::collections::HashSet;
 use std::fmt::{self, Write as _};
+use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 
 /// The Prometheus metric type of a family.
@@ -19,6 +29,10 @@ pub enum Kind {
     Gauge,
     /// node_exporter leaves some families untyped (vmstat, netstat fields).
     Untyped,
+    /// Cumulative `_bucket` series (label `le`), `_sum` and `_count`.
+    Histogram,
+    /// Series by `quantile` label under the family name, `_sum` and `_count`.
+    Summary,
 }
 
 impl Kind {
@@ -27,6 +41,34 @@ impl Kind {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
             Kind::Untyped => "untyped",
+            Kind::Histogram => "histogram",
+            Kind::Summary => "summary",
+        }
+    }
+}
+
+/// What a series of a histogram or summary adds to its family's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suffix {
+    Bucket,
+    Sum,
+    Count,
+}
+
+impl Suffix {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suffix::Bucket => "_bucket",
+            Suffix::Sum => "_sum",
+            Suffix::Count => "_count",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Suffix::Bucket => 0,
+            Suffix::Sum => 1,
+            Suffix::Count => 2,
         }
     }
 }
@@ -48,6 +90,8 @@ struct Family {
 
 #[derive(Debug)]
 struct Series {
+    /// The metric name: the family's, or the family's with a [`Suffix`].
+    name: Span,
     labels: Range<u32>,
     value: f64,
 }
@@ -128,12 +172,16 @@ impl Batch {
         }
     }
 
-    /// Drops everything written since `mark`.
+    /// Drops everything written since `mark`, including series added since then to
+    /// a family started before it.
     pub fn rollback(&mut self, mark: Mark) {
         self.text.truncate(mark.text);
         self.families.truncate(mark.families);
         self.series.truncate(mark.series);
         self.labels.truncate(mark.labels);
+        if let Some(family) = self.families.last_mut() {
+            family.series.end = family.series.end.min(mark.series as u32);
+        }
     }
 
     /// Starts a family; its series follow through the returned writer.
@@ -152,7 +200,11 @@ impl Batch {
             kind,
             series: at..at,
         });
-        FamilyWriter { batch: self }
+        FamilyWriter {
+            batch: self,
+            name,
+            suffixed: [None; 3],
+        }
     }
 
     fn push_text(&mut self, text: impl fmt::Display) -> Span {
@@ -181,6 +233,10 @@ impl Batch {
 /// Writes the series of the family most recently started.
 pub struct FamilyWriter<'a> {
     batch: &'a mut Batch,
+    name: Span,
+    /// The family's name with each [`Suffix`], written to the text arena the first
+    /// time a series uses it.
+    suffixed: [Option<Span>; 3],
 }
 
 impl FamilyWriter<'_> {
@@ -196,17 +252,80 @@ impl FamilyWriter<'_> {
 
     /// Starts a series whose label values can be formatted in place (no allocation).
     pub fn series(&mut self) -> SeriesWriter<'_> {
+        let name = self.name;
+        self.named(name)
+    }
+
+    /// Starts a series named after the family with `suffix` (a histogram's or a
+    /// summary's `_bucket`, `_sum`, `_count`).
+    pub fn series_with_suffix(&mut self, suffix: Suffix) -> SeriesWriter<'_> {
+        let name = match self.suffixed[suffix.index()] {
+            Some(span) => span,
+            None => {
+                let start = self.batch.text.len() as u32;
+                copy_within(&mut self.batch.text, self.name);
+                self.batch.text.push_str(suffix.as_str());
+                let span = Span {
+                    start,
+                    end: self.batch.text.len() as u32,
+                };
+                self.suffixed[suffix.index()] = Some(span);
+                span
+            }
+        };
+        self.named(name)
+    }
+
+    fn named(&mut self, name: Span) -> SeriesWriter<'_> {
         let start = self.batch.labels.len() as u32;
         SeriesWriter {
             batch: self.batch,
+            name,
             start,
         }
+    }
+
+    /// A position in this family to return to with [`FamilyWriter::rollback`].
+    pub fn mark(&self) -> Mark {
+        self.batch.mark()
+    }
+
+    /// Drops the series written since `mark`, keeping the family and those before.
+    pub fn rollback(&mut self, mark: Mark) {
+        self.batch.rollback(mark);
+        for span in &mut self.suffixed {
+            if span.is_some_and(|s| s.start as usize >= mark.text) {
+                *span = None;
+            }
+        }
+    }
+
+    /// The series of this family written since `mark`.
+    pub fn since(&self, mark: Mark) -> impl Iterator<Item = SeriesRef<'_>> {
+        let batch: &Batch = self.batch;
+        batch.series[mark.series.min(batch.series.len())..]
+            .iter()
+            .map(move |series| SeriesRef { batch, series })
+    }
+}
+
+/// Appends the text at `span` of `text` to `text` itself, without allocating
+/// (`String::extend_from_within` needs a newer Rust than the crate's 1.85).
+fn copy_within(text: &mut String, span: Span) {
+    let mut at = span.start as usize;
+    while let Some(c) = text
+        .get(at..span.end as usize)
+        .and_then(|s| s.chars().next())
+    {
+        text.push(c);
+        at += c.len_utf8();
     }
 }
 
 /// Collects the labels of one series, then its value.
 pub struct SeriesWriter<'a> {
     batch: &'a mut Batch,
+    name: Span,
     start: u32,
 }
 
@@ -233,6 +352,7 @@ impl SeriesWriter<'_> {
                 .cmp(&text[b.name.start as usize..b.name.end as usize])
         });
         series.push(Series {
+            name: self.name,
             labels: self.start..labels.len() as u32,
             value,
         });
@@ -271,13 +391,11 @@ impl<'a> FamilyRef<'a> {
     }
 
     pub fn series(&self) -> impl Iterator<Item = SeriesRef<'a>> + 'a {
-        let (batch, name) = (self.batch, self.name());
+        let batch = self.batch;
         let range = self.family.series.start as usize..self.family.series.end as usize;
-        batch.series[range].iter().map(move |series| SeriesRef {
-            batch,
-            name,
-            series,
-        })
+        batch.series[range]
+            .iter()
+            .map(move |series| SeriesRef { batch, series })
     }
 }
 
@@ -285,11 +403,15 @@ impl<'a> FamilyRef<'a> {
 #[derive(Clone, Copy)]
 pub struct SeriesRef<'a> {
     batch: &'a Batch,
-    name: &'a str,
     series: &'a Series,
 }
 
 impl<'a> SeriesRef<'a> {
+    /// The metric name: the family's, with a histogram's or summary's suffix.
+    pub fn name(&self) -> &'a str {
+        self.batch.str(self.series.name)
+    }
+
     pub fn value(&self) -> f64 {
         self.series.value
     }
@@ -301,7 +423,7 @@ impl<'a> SeriesRef<'a> {
 
     /// All labels sorted by name, `__name__` included, as remote write wants them.
     pub fn labels_with_name(&self) -> Labels<'a> {
-        self.merged(Some(self.name))
+        self.merged(Some(self.name()))
     }
 
     fn merged(&self, name: Option<&'a str>) -> Labels<'a> {
@@ -316,6 +438,7 @@ impl<'a> SeriesRef<'a> {
 }
 
 /// Merges the name label, the series' own labels and the common labels in name order.
+#[derive(Clone)]
 pub struct Labels<'a> {
     batch: &'a Batch,
     name: Option<&'a str>,
@@ -350,6 +473,71 @@ impl<'a> Iterator for Labels<'a> {
             self.common = &self.common[1..];
         }
         Some(smallest)
+    }
+}
+
+/// The family names and series a batch holds, for a collector that must not repeat
+/// them: it adds what the batch holds when it starts, then checks and adds each
+/// series it writes.
+///
+/// A series is its name and labels as a remote-write receiver sees them: merged
+/// with the common labels, and without labels of empty value (which Prometheus
+/// treats as absent, so `m{a=""}` and `m` are one series). Both are kept as 64-bit
+/// hashes under a per-process random key, so clearing the set keeps its capacity; a
+/// collision (one in 2^64 per pair, and not craftable without the key) would drop
+/// one series as a repeat.
+#[derive(Default)]
+pub struct SeriesSet {
+    key: RandomState,
+    families: HashSet<u64>,
+    series: HashSet<u64>,
+}
+
+/// Separates names and values in a series hash: a byte no UTF-8 text contains.
+const SEPARATOR: u8 = 0xff;
+
+impl SeriesSet {
+    pub fn clear(&mut self) {
+        self.families.clear();
+        self.series.clear();
+    }
+
+    /// Adds every family name and series `batch` holds.
+    pub fn extend_from(&mut self, batch: &Batch) {
+        for family in batch.families() {
+            self.families.insert(self.key.hash_one(family.name()));
+            for series in family.series() {
+                self.series.insert(self.identity(&series));
+            }
+        }
+    }
+
+    /// Whether a family of this name was in the batch.
+    pub fn has_family(&self, name: &str) -> bool {
+        self.families.contains(&self.key.hash_one(name))
+    }
+
+    pub fn contains(&self, series: &SeriesRef<'_>) -> bool {
+        self.series.contains(&self.identity(series))
+    }
+
+    /// Adds `series`; false if it was there already.
+    pub fn insert(&mut self, series: &SeriesRef<'_>) -> bool {
+        self.series.insert(self.identity(series))
+    }
+
+    fn identity(&self, series: &SeriesRef<'_>) -> u64 {
+        let mut hasher = self.key.build_hasher();
+        for (name, value) in series.labels_with_name() {
+            if value.is_empty() {
+                continue;
+            }
+            hasher.write(name.as_bytes());
+            hasher.write_u8(SEPARATOR);
+            hasher.write(value.as_bytes());
+            hasher.write_u8(SEPARATOR);
+        }
+        hasher.finish()
     }
 }
 
@@ -491,5 +679,112 @@ mod tests {
         let family = batch.families().next().unwrap();
         assert!(family.is_empty());
         assert!(batch.is_empty());
+    }
+
+    #[test]
+    fn histogram_series_carry_their_suffixed_names() {
+        let mut batch = Batch::new();
+        batch.set_common_labels(pairs(&[("job", "node")]));
+        batch.begin(0);
+        let mut family = batch.family("h", "help", Kind::Histogram);
+        for le in ["1", "+Inf"] {
+            family
+                .series_with_suffix(Suffix::Bucket)
+                .label("le", le)
+                .value(1.0);
+        }
+        family.series_with_suffix(Suffix::Sum).value(0.5);
+        family.series_with_suffix(Suffix::Count).value(1.0);
+        family.series().label("quantile", "0.5").value(2.0);
+        let family = batch.families().next().unwrap();
+        assert_eq!((family.name(), family.kind()), ("h", Kind::Histogram));
+        let names: Vec<_> = family.series().map(|s| s.name()).collect();
+        assert_eq!(names, ["h_bucket", "h_bucket", "h_sum", "h_count", "h"]);
+        let first = family.series().next().unwrap();
+        assert_eq!(
+            labels(first),
+            pairs(&[("__name__", "h_bucket"), ("job", "node"), ("le", "1")])
+        );
+        // The suffixed names are written once each, not once per series.
+        assert_eq!(batch.text.matches("h_bucket").count(), 1);
+    }
+
+    #[test]
+    fn a_family_writer_rolls_back_its_last_series() {
+        let mut batch = Batch::new();
+        batch.begin(0);
+        let mut family = batch.family("h", "help", Kind::Histogram);
+        family
+            .series_with_suffix(Suffix::Sum)
+            .label("a", "1")
+            .value(1.0);
+        let mark = family.mark();
+        family
+            .series_with_suffix(Suffix::Count)
+            .label("a", "2")
+            .value(2.0);
+        family
+            .series_with_suffix(Suffix::Sum)
+            .label("a", "2")
+            .value(3.0);
+        let since: Vec<_> = family.since(mark).map(|s| (s.name(), s.value())).collect();
+        assert_eq!(since, [("h_count", 2.0), ("h_sum", 3.0)]);
+        family.rollback(mark);
+        assert_eq!(family.since(mark).count(), 0);
+        // The suffix written after the mark is written again when used again.
+        family
+            .series_with_suffix(Suffix::Count)
+            .label("a", "3")
+            .value(4.0);
+        batch.family("next", "help", Kind::Gauge).sample(&[], 5.0);
+        let series: Vec<_> = batch
+            .families()
+            .flat_map(|f| f.series())
+            .map(|s| (s.name(), s.value(), s.labels().collect::<Vec<_>>()))
+            .collect();
+        assert_eq!(
+            series,
+            [
+                ("h_sum", 1.0, vec![("a", "1")]),
+                ("h_count", 4.0, vec![("a", "3")]),
+                ("next", 5.0, vec![]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_series_set_knows_series_as_a_receiver_does() {
+        let mut batch = Batch::new();
+        batch.set_common_labels(pairs(&[("job", "node")]));
+        batch.begin(0);
+        batch
+            .family("m", "h", Kind::Gauge)
+            .sample(&[("a", "1")], 1.0)
+            .sample(&[("a", "1"), ("b", "")], 2.0)
+            .sample(&[("a", "1"), ("job", "node")], 3.0)
+            .sample(&[("a", "2")], 4.0);
+        let mut set = SeriesSet::default();
+        let all: Vec<_> = batch.families().flat_map(|f| f.series()).collect();
+        // An empty label is no label, and an own label equal to the common one
+        // is the same series.
+        let fresh: Vec<bool> = all.iter().map(|s| set.insert(s)).collect();
+        assert_eq!(fresh, [true, false, false, true]);
+        assert!(set.contains(&all[0]));
+
+        let mut set = SeriesSet::default();
+        let mut other = Batch::new();
+        other.begin(0);
+        other
+            .family("m", "h", Kind::Gauge)
+            .sample(&[("a", "1")], 9.0);
+        set.extend_from(&other);
+        assert!(set.has_family("m"));
+        assert!(!set.has_family("n"));
+        // Without the common label `job` it is another series.
+        assert!(!set.contains(&all[0]));
+        let own: Vec<_> = other.families().flat_map(|f| f.series()).collect();
+        assert!(set.contains(&own[0]));
+        set.clear();
+        assert!(!set.contains(&own[0]) && !set.has_family("m"));
     }
 }

@@ -12,6 +12,8 @@
 //! agent's delivery metrics (`sc_agent_*`) belong to no collector and are left out
 //! (tests/remote_write.rs covers them). The agent runs with `TZ=CET-1` (a POSIX
 //! zone, so no time zone database is needed).
+//! A case may also have an `env` file of `NAME=value` lines for the agent's
+//! environment (a collector whose source is not a file, such as a D-Bus address).
 //! `SC_UPDATE_FIXTURES=1 cargo test --test fixtures` rewrites the expected files;
 //! review the diff before committing it.
 
@@ -118,13 +120,25 @@ fn varying(case: &Path) -> Vec<String> {
         .collect()
 }
 
+/// The `NAME=value` lines of the case's optional `env` file.
+fn case_env(case: &Path) -> Vec<(String, String)> {
+    std::fs::read_to_string(case.join("env"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect()
+}
+
 fn run_case(case: &Path) -> Result<(), String> {
     let mut command = Command::new(common::bin());
     command
         .current_dir(case)
         .args(["--once", "--config", "config.yaml"])
         .env("PATH", "/nonexistent")
-        .env("TZ", "CET-1");
+        .env("TZ", "CET-1")
+        .envs(case_env(case));
     let mut agent = common::Agent::spawn_with(&mut command, &[("SC_LOG_LEVEL", "error")]);
     let status = agent
         .wait_exit(Duration::from_secs(30))

@@ -4,7 +4,7 @@
 //! `tests/fuzz_regressions/<target>/`. A crash found by `scripts/fuzz.sh` is copied
 //! there (and fixed) so it can never come back.
 
-use sc_agent_testkit::fuzz::{collectors, config, duration, encode};
+use sc_agent_testkit::fuzz::{collectors, config, dbus, duration, encode, exposition};
 
 use std::path::Path;
 
@@ -70,4 +70,14 @@ fn duration_inputs() {
 #[test]
 fn encode_inputs() {
     replay("encode", encode::run);
+}
+
+#[test]
+fn exposition_inputs() {
+    replay("exposition", exposition::run);
+}
+
+#[test]
+fn dbus_inputs() {
+    replay("dbus", dbus::run);
 }

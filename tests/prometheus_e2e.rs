@@ -6,139 +6,12 @@
 
 use sc_agent_testkit as common;
 
-use common::{Agent, TempDir};
+use common::{Agent, Prometheus, TempDir};
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A Prometheus on a free loopback port with a temporary TSDB; killed on drop.
-struct Prometheus {
-    child: Child,
-    port: u16,
-    dir: TempDir,
-    /// With TLS (`--web.config.file`): how the test's own queries connect.
-    tls: Option<Arc<rustls::ClientConfig>>,
-}
-
-impl Prometheus {
-    fn start() -> Prometheus {
-        Prometheus::start_with(None, None)
-    }
-
-    /// With `web_config` (the text of a `--web.config.file`) and the TLS client the
-    /// test's queries use.
-    fn start_with(web_config: Option<&str>, tls: Option<Arc<rustls::ClientConfig>>) -> Prometheus {
-        let binary = common::require("prometheus");
-        let dir = TempDir::new();
-        let config = dir.write("prometheus.yml", "global:\n  scrape_interval: 1h\n");
-        let port = common::free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let mut command = Command::new(binary);
-        command
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver");
-        if let Some(web_config) = web_config {
-            let path = dir.write("web.yml", web_config);
-            command.arg(format!("--web.config.file={}", path.display()));
-        }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start prometheus");
-        let mut prometheus = Prometheus {
-            child,
-            port,
-            dir,
-            tls,
-        };
-        prometheus.wait_ready();
-        prometheus
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> std::io::Result<String> {
-        match &self.tls {
-            Some(tls) => common::https_get(self.port, path, tls),
-            None => common::http_get(self.port, path),
-        }
-    }
-
-    fn wait_ready(&mut self) {
-        let start = Instant::now();
-        while start.elapsed() < WAIT {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("prometheus exited ({status}):\n{}", self.log());
-            }
-            if self.get("/-/ready").is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("prometheus not ready after {WAIT:?}:\n{}", self.log());
-    }
-
-    fn write_url(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://127.0.0.1:{}/api/v1/write", self.port)
-    }
-
-    /// The `result` array of an instant query.
-    fn query(&self, promql: &str) -> Vec<Value> {
-        let path = format!("/api/v1/query?query={}", percent_encode(promql));
-        let response = self.get(&path).expect("query");
-        let body: Value = serde_json::from_str(&response).unwrap();
-        assert_eq!(body["status"], "success", "{promql}: {body}");
-        body["data"]["result"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Polls `promql` until it returns at least one series.
-    fn wait_for(&self, promql: &str) -> Vec<Value> {
-        let start = Instant::now();
-        while start.elapsed() < WAIT {
-            let result = self.query(promql);
-            if !result.is_empty() {
-                return result;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("{promql} found nothing after {WAIT:?}:\n{}", self.log());
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
 
 /// The value of a query result's single sample, as a number.
 fn value(series: &Value) -> f64 {
@@ -266,13 +139,13 @@ mod mtls {
             server_key.display(),
             ca.display()
         );
-        let prometheus = Prometheus::start_with(
-            Some(&web_config),
-            Some(client_config(&ca, Some((&client_cert, &client_key)))),
+        let prometheus = Prometheus::start_tls(
+            &web_config,
+            client_config(&ca, Some((&client_cert, &client_key))),
         );
         // Prometheus itself refuses a client without a certificate.
         let anonymous = client_config(&ca, None);
-        assert!(common::https_get(prometheus.port, "/-/ready", &anonymous).is_err());
+        assert!(common::https_get(prometheus.port(), "/-/ready", &anonymous).is_err());
 
         // 1. The agent trusts another CA: the server's certificate is refused.
         let other = TempDir::new();

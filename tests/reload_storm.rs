@@ -82,7 +82,7 @@ fn a_hundred_sighups_in_a_second_leave_the_agent_on_the_last_valid_config() {
         let text = std::fs::read_to_string(fixture.join(file)).unwrap();
         dir.write(&format!("proc/{file}"), &text);
     }
-    dir.write("proc/1/mounts", "/dev/root / ext4 rw 0 0\n");
+    dir.write("proc/1/mountinfo", "1 0 8:1 / / rw - ext4 /dev/root rw\n");
     let url = receiver.url();
     let path = dir.write("sc-agent.yaml", &config(dir.path(), &url, "start"));
     let mut agent = common::Agent::spawn(&["--config", path.to_str().unwrap()], &[]);

@@ -2,7 +2,8 @@
 //! the `cpuN` lines of /proc/stat, plus what node_exporter's cpu collector adds from
 //! sysfs when the files exist: `node_cpu_core_throttles_total{package,core}` and
 //! `node_cpu_package_throttles_total{package}` (`cpuN/thermal_throttle/`, Intel bare
-//! metal) and `node_cpu_isolated{cpu}` (`devices/system/cpu/isolated`, `isolcpus=`).
+//! metal), `node_cpu_isolated{cpu}` (`devices/system/cpu/isolated`, `isolcpus=`) and
+//! `node_cpu_online{cpu}` (`cpuN/online`, node_exporter 1.12's version).
 //!
 //! Parsed here rather than with `procfs::KernelStats`, which drops the CPU number of
 //! each line (cpu0, cpu2 with cpu1 offline would come out as "0" and "1"), builds a
@@ -21,6 +22,11 @@
 //!   returns them; a CPU without a numeric `physical_package_id` or `core_id` is left
 //!   out.
 //! - The isolated list is read once, when the collector is built.
+//! - `node_cpu_online` is written only when the first `cpuN` directory in name order
+//!   (cpu0) has an `online` file: on x86, where cpu0 cannot be unplugged and has
+//!   none, there is no such family at all. Otherwise every `cpuN` directory of sysfs
+//!   gets a series, 1 when its `online` reads `1`, else 0 (offline, unreadable, or
+//!   missing). Changed since node_exporter 1.5: the family is new (1.9).
 //!
 //! One deliberate difference: node_exporter 1.5 reports an offline CPU between two
 //! online ones (cpu1 when /proc/stat lists cpu0 and cpu2) with every mode at 0; later
@@ -28,11 +34,12 @@
 //! The throttle files are looked up for the online CPUs of /proc/stat rather than by
 //! listing sysfs: an offline CPU has no `topology/` or `thermal_throttle/` there.
 
-use super::{Build, CollectError, Collector, Context, read_file, read_value, set_path};
+use super::{list_dir, read_file, read_value, set_path, Build, CollectError, Collector, Context};
 use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
 use std::cmp::Ordering;
 use std::fmt::Write as _;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The modes of `node_cpu_seconds_total`, in /proc/stat column order.
@@ -77,6 +84,11 @@ pub struct Cpu {
     isolated: Vec<u32>,
     /// Online CPU numbers in the order node_exporter visits them for throttles.
     order: Vec<u32>,
+    /// The `cpuN` directories of sysfs, in name order (slots reused; `online` says
+    /// how many hold this cycle's).
+    dir_names: Vec<String>,
+    /// Whether each of those is online, same index; empty when cpu0 has no `online`.
+    online: Vec<bool>,
     throttles: Throttles,
 }
 
@@ -105,6 +117,8 @@ impl Cpu {
             exported: Vec::new(),
             isolated,
             order: Vec::new(),
+            dir_names: Vec::new(),
+            online: Vec::new(),
             throttles: Throttles::default(),
         }
     }
@@ -237,6 +251,42 @@ impl Cpu {
         }
     }
 
+    /// Reads `cpuN/online` of every `cpuN` directory, unless the first has none.
+    fn read_online(&mut self) {
+        self.online.clear();
+        let is_cpu = |_: &std::fs::DirEntry, name: &str| {
+            name.strip_prefix("cpu")
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+        };
+        // No sysfs, no CPU directories: nothing to say (node_exporter would crash).
+        let Ok(len) = list_dir(&self.sysfs_cpu, &mut self.dir_names, is_cpu) else {
+            return;
+        };
+        for (index, name) in self.dir_names[..len].iter().enumerate() {
+            set_path(&mut self.scratch, &self.sysfs_cpu, &[name, "online"]);
+            let text = read_value(&self.scratch, &mut self.value);
+            if index == 0 && text.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+                return;
+            }
+            self.online.push(text.is_ok_and(|text| text == "1"));
+        }
+    }
+
+    fn write_online(&self, out: &mut Batch) {
+        let mut family = out.family(
+            "node_cpu_online",
+            "CPUs that are online and being scheduled.",
+            Kind::Gauge,
+        );
+        for (name, online) in self.dir_names.iter().zip(&self.online) {
+            let number = name.strip_prefix("cpu").unwrap_or(name);
+            family
+                .series()
+                .label("cpu", number)
+                .value(f64::from(u8::from(*online)));
+        }
+    }
+
     fn write_isolated(&self, out: &mut Batch) {
         let mut family = out.family(
             "node_cpu_isolated",
@@ -252,7 +302,11 @@ impl Cpu {
 impl Build for Cpu {
     type Options = NoOptions;
 
-    const SOURCES: &'static [&'static str] = &["proc/stat", "sys/devices/system/cpu/isolated"];
+    const SOURCES: &'static [&'static str] = &[
+        "proc/stat",
+        "sys/devices/system/cpu/isolated",
+        "sys/devices/system/cpu/cpu0/online",
+    ];
 
     fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
         Cpu::new(&context.paths.procfs, &context.paths.sysfs)
@@ -268,6 +322,8 @@ impl Collector for Cpu {
         self.read_throttles();
         self.write_throttles(out);
         self.write_isolated(out);
+        self.read_online();
+        self.write_online(out);
         Ok(())
     }
 }
@@ -651,6 +707,40 @@ mod tests {
         assert!(!render(&mut cpu(&dir)).unwrap().contains("isolated"));
         dir.write("devices/system/cpu/isolated", "1-x\n");
         assert!(!render(&mut cpu(&dir)).unwrap().contains("isolated"));
+    }
+
+    #[test]
+    fn online_needs_cpu0s_online_file_then_covers_every_cpu_directory() {
+        let dir = TempDir::new();
+        dir.write("stat", STAT);
+        // x86: cpu0 has no `online`, so there is no family, whatever the others say.
+        dir.write("devices/system/cpu/cpu1/online", "1\n");
+        let mut collector = cpu(&dir);
+        std::fs::create_dir_all(dir.path().join("devices/system/cpu/cpu0")).unwrap();
+        assert!(!render(&mut collector).unwrap().contains("node_cpu_online"));
+        dir.write("devices/system/cpu/cpu0/online", "1\n");
+        dir.write("devices/system/cpu/cpu10/online", "0\n");
+        dir.write("devices/system/cpu/cpu2/online", "x\n");
+        std::fs::create_dir_all(dir.path().join("devices/system/cpu/cpu3")).unwrap();
+        std::fs::create_dir_all(dir.path().join("devices/system/cpu/cpufreq")).unwrap();
+        let text = render(&mut collector).unwrap();
+        assert_eq!(
+            series(&text, "node_cpu_online"),
+            [
+                "node_cpu_online{cpu=\"0\"} 1",
+                "node_cpu_online{cpu=\"1\"} 1",
+                "node_cpu_online{cpu=\"10\"} 0",
+                "node_cpu_online{cpu=\"2\"} 0",
+                "node_cpu_online{cpu=\"3\"} 0",
+            ]
+        );
+        assert!(text.contains(
+            "# HELP node_cpu_online CPUs that are online and being scheduled.\n# TYPE node_cpu_online gauge\n"
+        ));
+        // CPUs unplugged for good leave with their directories.
+        std::fs::remove_dir_all(dir.path().join("devices/system/cpu/cpu10")).unwrap();
+        let text = render(&mut collector).unwrap();
+        assert_eq!(series(&text, "node_cpu_online").len(), 4);
     }
 
     #[test]

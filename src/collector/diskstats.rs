@@ -1,7 +1,7 @@
-//! `node_disk_*` from /proc/diskstats, with the device labels node_exporter 1.5 takes
-//! from the udev database (`<rootfs>/run/udev/data/b<major>:<minor>`).
+//! `node_disk_*` from /proc/diskstats, with the device labels node_exporter 1.12 takes
+//! from the udev database (`<rootfs>/run/udev/data/b<major>:<minor>`) and sysfs.
 //!
-//! Per device line, as node_exporter 1.5 does it:
+//! Per device line, as node_exporter does it:
 //! - A line with fewer than 14 columns is skipped; a column that is not a number fails
 //!   the collector. The statistics exported are the first (columns − 3) of the 17 the
 //!   kernel may print: 11 before Linux 4.18, 15 with discards, 17 with flushes.
@@ -10,18 +10,32 @@
 //!   sectors. Milliseconds are multiplied by 0.001 (not divided by 1000: the last
 //!   digit can differ, and node_exporter multiplies).
 //! - `node_disk_info` has `path`, `wwn`, `model`, `serial`, `revision` from udev's
-//!   `ID_PATH`, `ID_WWN`, `ID_MODEL`, `ID_SERIAL_SHORT`, `ID_REVISION` (empty when
-//!   there is no udev data: containers without /run/udev, systems without udev).
+//!   `ID_PATH`, `ID_WWN`, `ID_MODEL`, the serial, `ID_REVISION` (empty when there is
+//!   no udev data: containers without /run/udev, systems without udev), and
+//!   `rotational` from `<sysfs>/block/<device>/queue/rotational` (`"0"` when the file
+//!   is missing or unreadable, as for partitions). The serial is `SCSI_IDENT_SERIAL`
+//!   (the one printed on the disk's label), else `ID_SERIAL_SHORT`, else `ID_SERIAL`
+//!   (which virtio disks have).
 //! - `node_disk_filesystem_info` when udev knows a filesystem on the whole device
 //!   (`ID_FS_TYPE`), `node_disk_device_mapper_info` for device-mapper devices
 //!   (`DM_NAME`), and `node_disk_ata_*` for ATA disks (`ID_ATA`), each ATA value only
 //!   when it is a number.
 //!
+//! Changed since node_exporter 1.5: the `rotational` label (1.9) and the serial's
+//! `SCSI_IDENT_SERIAL` (1.6) and `ID_SERIAL` (later) fallbacks; 1.5's serial is
+//! `ID_SERIAL_SHORT` only.
+//!
+//! Where node_exporter differs: it reads all of `queue/` through procfs and writes
+//! `"0"` when any of its twenty-odd files cannot be read; here only `rotational` is
+//! read, so one missing unrelated file (older kernels lack some) does not hide it.
+//! The value is written in base 2 as node_exporter writes it (`FormatUint(v, 2)`),
+//! which for the kernel's 0 and 1 is the same text.
+//!
 //! node_exporter reads udev data from `--path.udev.data` (default /run/udev/data, not
 //! under `--path.rootfs`); here it is `<rootfs>/run/udev/data`, which is the same path
 //! on a host and the right one in a container with the host's root mounted.
 
-use super::{Build, CollectError, Collector, Context, Seen, read_file, set_path};
+use super::{read_file, read_value, set_path, Build, CollectError, Collector, Context, Seen};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
 use crate::config::{Filter, Pattern};
@@ -227,6 +241,8 @@ impl collectors::Options for Options {}
 
 pub struct Diskstats {
     path: PathBuf,
+    /// `<sysfs>/block`.
+    block_dir: PathBuf,
     /// `<rootfs>/run/udev/data`.
     udev_dir: PathBuf,
     /// The path of the udev file being read.
@@ -237,14 +253,17 @@ pub struct Diskstats {
     disks: Vec<Disk>,
     /// The udev database entry of each disk in `disks`, same index; slots are reused.
     udev: Vec<String>,
+    /// `queue/rotational` of each disk in `disks`, same index: 0 when unreadable.
+    rotational: Vec<u64>,
     /// A device listed twice is reported once, the first time.
     seen: Seen,
 }
 
 impl Diskstats {
-    pub fn new(procfs: &Path, rootfs: &Path, filter: Filter) -> Self {
+    pub fn new(procfs: &Path, sysfs: &Path, rootfs: &Path, filter: Filter) -> Self {
         Diskstats {
             path: procfs.join("diskstats"),
+            block_dir: sysfs.join("block"),
             udev_dir: rootfs.join("run/udev/data"),
             scratch: PathBuf::new(),
             filter,
@@ -252,6 +271,7 @@ impl Diskstats {
             name: String::new(),
             disks: Vec::new(),
             udev: Vec::new(),
+            rotational: Vec::new(),
             seen: Seen::default(),
         }
     }
@@ -289,6 +309,19 @@ impl Diskstats {
         }
     }
 
+    /// Reads each disk's `queue/rotational`; 0 when it cannot be read or parsed.
+    fn read_rotational(&mut self) {
+        self.rotational.clear();
+        for disk in &self.disks {
+            let name = &self.buf[disk.name.clone()];
+            set_path(&mut self.scratch, &self.block_dir, &[name, "queue", "rotational"]);
+            let value = read_value(&self.scratch, &mut self.name)
+                .ok()
+                .and_then(|text| text.parse().ok());
+            self.rotational.push(value.unwrap_or(0));
+        }
+    }
+
     fn write_stats(&self, out: &mut Batch) {
         for (column, stat) in STATS.iter().enumerate() {
             let mut family = out.family(stat.name, stat.help, stat.kind);
@@ -307,8 +340,14 @@ impl Diskstats {
             "Info of /sys/block/<block_device>.",
             Kind::Gauge,
         );
-        for (disk, udev) in self.disks.iter().zip(&self.udev) {
+        let disks = self.disks.iter().zip(&self.udev).zip(&self.rotational);
+        for ((disk, udev), rotational) in disks {
             let property = |key| udev_property(udev, key).unwrap_or_default();
+            let serial = ["SCSI_IDENT_SERIAL", "ID_SERIAL_SHORT", "ID_SERIAL"]
+                .into_iter()
+                .map(property)
+                .find(|serial| !serial.is_empty())
+                .unwrap_or_default();
             family
                 .series()
                 .label("device", &self.buf[disk.name.clone()])
@@ -317,8 +356,9 @@ impl Diskstats {
                 .label("path", property("ID_PATH"))
                 .label("wwn", property("ID_WWN"))
                 .label("model", property("ID_MODEL"))
-                .label("serial", property("ID_SERIAL_SHORT"))
+                .label("serial", serial)
                 .label("revision", property("ID_REVISION"))
+                .label("rotational", format_args!("{rotational:b}"))
                 .value(1.0);
         }
         self.write_udev_info(
@@ -384,10 +424,11 @@ impl Diskstats {
 impl Build for Diskstats {
     type Options = Options;
 
-    const SOURCES: &'static [&'static str] = &["proc/diskstats"];
+    const SOURCES: &'static [&'static str] = &["proc/diskstats", "sys/block/sda/queue/rotational"];
 
     fn build(context: &Context<'_>, options: &Options) -> Self {
-        Diskstats::new(&context.paths.procfs, &context.paths.rootfs, options.filter())
+        let paths = context.paths;
+        Diskstats::new(&paths.procfs, &paths.sysfs, &paths.rootfs, options.filter())
     }
 }
 
@@ -396,6 +437,7 @@ impl Collector for Diskstats {
         read_file(&self.path, &mut self.buf)?;
         self.parse()?;
         self.read_udev();
+        self.read_rotational();
         self.write_stats(out);
         self.write_info(out);
         self.write_ata(out);
@@ -448,7 +490,7 @@ mod tests {
         " 254       0 vda 69364 6562 5542498 53044 6743 17607 4116880 15798 0 10712 71521 5277 51 1026136 1801 512 878\n";
 
     fn collector(dir: &TempDir) -> Diskstats {
-        Diskstats::new(dir.path(), dir.path(), Filter::default())
+        Diskstats::new(dir.path(), dir.path(), dir.path(), Filter::default())
     }
 
     fn series(text: &str) -> Vec<&str> {
@@ -492,7 +534,7 @@ mod tests {
                 "node_disk_discard_time_seconds_total{device=\"vda\"} 1.801",
                 "node_disk_flush_requests_total{device=\"vda\"} 512",
                 "node_disk_flush_requests_time_seconds_total{device=\"vda\"} 0.878",
-                "node_disk_info{device=\"vda\",major=\"254\",minor=\"0\",model=\"\",path=\"\",revision=\"\",serial=\"\",wwn=\"\"} 1",
+                "node_disk_info{device=\"vda\",major=\"254\",minor=\"0\",model=\"\",path=\"\",revision=\"\",rotational=\"0\",serial=\"\",wwn=\"\"} 1",
             ]
         );
         assert!(text.contains(
@@ -527,13 +569,40 @@ mod tests {
     }
 
     #[test]
+    fn serial_falls_back_from_scsi_ident_to_short_to_full_serial() {
+        let dir = TempDir::new();
+        dir.write("diskstats", VDA);
+        let info = |dir: &TempDir| {
+            let text = render(&mut collector(dir)).unwrap();
+            let line = series(&text)
+                .into_iter()
+                .find(|l| l.starts_with("node_disk_info"))
+                .map(str::to_owned);
+            line.unwrap_or_default()
+        };
+        for (entry, serial) in [
+            ("E:ID_SERIAL=virtio-1\nE:ID_SERIAL_SHORT=\n", "virtio-1"),
+            ("E:ID_SERIAL=long\nE:ID_SERIAL_SHORT=short\n", "short"),
+            ("E:SCSI_IDENT_SERIAL=label\nE:ID_SERIAL_SHORT=short\n", "label"),
+            ("E:ID_MODEL=m\n", ""),
+        ] {
+            dir.write("run/udev/data/b254:0", entry);
+            assert!(
+                info(&dir).contains(&format!("serial=\"{serial}\"")),
+                "{entry:?}: {}",
+                info(&dir)
+            );
+        }
+    }
+
+    #[test]
     fn filter_and_devices_coming_and_going() {
         let dir = TempDir::new();
         let filter = Filter {
             include: None,
             exclude: Some(Pattern::new(DEVICE_EXCLUDE).unwrap()),
         };
-        let mut collector = Diskstats::new(dir.path(), dir.path(), filter);
+        let mut collector = Diskstats::new(dir.path(), dir.path(), dir.path(), filter);
         let loop0 = "   7       0 loop0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n";
         let vda1 = " 254       1 vda1 1 0 0 0 0 0 0 0 0 0 0\n";
         dir.write("diskstats", &format!("{loop0}{VDA}{vda1}"));
@@ -568,8 +637,11 @@ mod tests {
         dir.write(
             "run/udev/data/b252:0",
             "E:DM_NAME=vg0-root\nE:DM_UUID=LVM-abc\nE:DM_VG_NAME=vg0\nE:DM_LV_NAME=root\n\
-             E:DM_LV_LAYER=\nE:ID_ATA=1\nE:ID_ATA_WRITE_CACHE=yes\nE:SCSI_IDENT_SERIAL=xyz\n",
+             E:DM_LV_LAYER=\nE:ID_ATA=1\nE:ID_ATA_WRITE_CACHE=yes\nE:SCSI_IDENT_SERIAL=xyz\n\
+             E:ID_SERIAL_SHORT=short\n",
         );
+        dir.write("block/sda/queue/rotational", "1\n");
+        dir.write("block/dm-0/queue/rotational", "not a number\n");
         let text = render(&mut collector(&dir)).unwrap();
         let tail: Vec<_> = series(&text)
             .into_iter()
@@ -578,8 +650,8 @@ mod tests {
         assert_eq!(
             tail,
             [
-                "node_disk_info{device=\"sda\",major=\"8\",minor=\"0\",model=\"QEMU_HARDDISK\",path=\"pci-0000:00:01.1-ata-1\",revision=\"2.5+\",serial=\"QM00001\",wwn=\"0x5000c500a1b2c3d4\"} 1",
-                "node_disk_info{device=\"dm-0\",major=\"252\",minor=\"0\",model=\"\",path=\"\",revision=\"\",serial=\"\",wwn=\"\"} 1",
+                "node_disk_info{device=\"sda\",major=\"8\",minor=\"0\",model=\"QEMU_HARDDISK\",path=\"pci-0000:00:01.1-ata-1\",revision=\"2.5+\",rotational=\"1\",serial=\"QM00001\",wwn=\"0x5000c500a1b2c3d4\"} 1",
+                "node_disk_info{device=\"dm-0\",major=\"252\",minor=\"0\",model=\"\",path=\"\",revision=\"\",rotational=\"0\",serial=\"xyz\",wwn=\"\"} 1",
                 "node_disk_filesystem_info{device=\"sda\",type=\"ext4\",usage=\"filesystem\",uuid=\"0d9e\",version=\"1.0\"} 1",
                 "node_disk_device_mapper_info{device=\"dm-0\",lv_layer=\"\",lv_name=\"root\",name=\"vg0-root\",uuid=\"LVM-abc\",vg_name=\"vg0\"} 1",
                 "node_disk_ata_write_cache{device=\"sda\"} 1",

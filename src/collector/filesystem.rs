@@ -1,10 +1,19 @@
-//! `node_filesystem_*` for every mounted filesystem: the mount list from
-//! `<procfs>/1/mounts` (or `<procfs>/mounts` when that is missing, as under
-//! `hidepid`), then statfs(2) on `<rootfs>` + mount point.
+//! `node_filesystem_*` for every mounted filesystem: the mount table from
+//! `<procfs>/1/mountinfo` (or `<procfs>/self/mountinfo` when that is missing, as under
+//! `hidepid`; see [`mountinfo`](super::mountinfo)), then statfs(2) on `<rootfs>` +
+//! mount point.
 //!
-//! Families, as node_exporter 1.5 names them, labelled `device`, `fstype`,
-//! `mountpoint`: `size_bytes`, `free_bytes`, `avail_bytes` (blocks times `f_bsize`),
-//! `files`, `files_free`, `readonly` (the `ro` mount option), `device_error`.
+//! Families, as node_exporter 1.12 names them, labelled `device`, `device_error`,
+//! `fstype`, `mountpoint`: `size_bytes`, `free_bytes`, `avail_bytes` (blocks times
+//! `f_bsize`), `files`, `files_free`, `purgeable_bytes` (always 0 on Linux: it is
+//! macOS's purgeable space, but node_exporter writes the family on every platform),
+//! `readonly`, `device_error`; and `node_filesystem_mount_info{device,major,minor,
+//! mountpoint}` 1 for each mount statfs answered for.
+//!
+//! `device_error` is 1, and the label `device_error` says why, when statfs failed
+//! (Go's text for the errno: `no such file or directory`, `permission denied`) or the
+//! mount is stuck (`mountpoint timeout`); such a mount has only `readonly` (0 when
+//! stuck) and `device_error`. Otherwise the label is empty.
 //!
 //! Quirks mirrored:
 //! - mount points and fs types matching the configured excludes are left out;
@@ -14,28 +23,40 @@
 //!   itself as `/`, so a containerised agent reports the host's paths (node_exporter
 //!   strips the prefix as a plain string, turning `/hostile` under `/host` into
 //!   `ile`; here it is stripped only at a `/`);
-//! - a mount listed twice with the same device, mount point and type (an overmount
-//!   with other options) is reported once, the first; the same mount point with
-//!   another device is reported again (node_exporter does both);
-//! - when statfs fails, only `device_error 1` is reported for the mount, not
-//!   `readonly` or the sizes.
+//! - a mount listed twice with the same device, mount point, type and device number
+//!   (an overmount with other options) is reported once, the first; the same mount
+//!   point with another device is reported again (node_exporter does both).
 //!
-//! statfs goes through [`TimedStatfs`](super::statfs): a hung mount (a dead NFS
-//! server) is time-boxed by `mount_timeout`, reported with `device_error 1` and
-//! skipped until its call returns, and never stalls the loop. Unlike node_exporter,
+//! Changed since node_exporter 1.5: mountinfo instead of /proc/1/mounts (1.9), the
+//! `device_error` label (1.8), `mount_info` and `purgeable_bytes` (1.9), `readonly`
+//! also for a mount statfs fails on (1.7), `erofs` among the excluded types.
+//!
+//! Where node_exporter differs: 1.9 and later decide `readonly` by joining the mount
+//! options without commas before splitting them on commas, so only a mount whose
+//! options are `ro` and nothing else reads as read-only; here `readonly` is 1 when
+//! `ro` is among the per-mount or the superblock options, which is what that code
+//! means and what 1.5 reported from /proc/1/mounts.
+//!
+//! statfs goes through [`TimedStatfs`](super::statfs): on the loop thread for local
+//! filesystems, whose statfs answers from memory; on a worker, time-boxed by
+//! `mount_timeout`, for network, user-space and unknown ones, so that a hung mount
+//! (a dead NFS server) is reported with `device_error 1` and skipped until its call
+//! returns, and never stalls the loop. Unlike node_exporter,
 //! whose scrape blocks on the hung call, only the cycle that meets a newly hung mount
 //! waits, `mount_timeout` for each such mount.
 
-use super::statfs::{FsStats, StatfsFn, StuckMounts, TimedStatfs};
-use super::{read_file, read_optional_file, Build, CollectError, Collector, Context};
+use super::mountinfo::{push_mount_point, MountTable};
+use super::statfs::{FsStats, Outcome, StatfsFn, StuckMounts, TimedStatfs};
+use super::{Build, CollectError, Collector, Context};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
 use crate::config::{Millis, Pattern};
 use serde::{Deserialize, Serialize};
 use std::ffi::OsStr;
+use std::fmt::Write as _;
 use std::ops::Range;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// node_exporter's default mount points to leave out: `($|/)` also leaves out what
 /// lies below them (/dev/shm, /proc/sys/fs/binfmt_misc).
@@ -79,27 +100,23 @@ struct Mount {
     device: Range<usize>,
     mount_point: Range<usize>,
     fs_type: Range<usize>,
+    major: u32,
+    minor: u32,
     readonly: bool,
+    /// The `device_error` label: empty when statfs answered.
+    device_error: Range<usize>,
     /// `None` when statfs failed or the mount is stuck: `device_error 1`.
     stats: Option<FsStats>,
 }
 
-/// Why a line of the mounts file stopped the cycle.
-enum LineError {
-    Malformed,
-    Failed(CollectError),
-}
-
 pub struct Filesystem {
-    root_mounts: PathBuf,
-    mounts: PathBuf,
+    table: MountTable,
     /// `<rootfs>` as text without trailing `/`, stripped from mount points; empty
     /// when it is `/`.
     root_text: String,
     mount_points_exclude: Option<Pattern>,
     fs_types_exclude: Option<Pattern>,
     statfs: TimedStatfs,
-    buf: String,
     /// This cycle's label values, which `list` refers to.
     labels: String,
     list: Vec<Mount>,
@@ -108,7 +125,7 @@ pub struct Filesystem {
 impl Build for Filesystem {
     type Options = Options;
 
-    const SOURCES: &'static [&'static str] = &["proc/1/mounts"];
+    const SOURCES: &'static [&'static str] = &["proc/1/mountinfo"];
 
     fn build(context: &Context<'_>, options: &Options) -> Self {
         let resources = context.resources;
@@ -132,39 +149,21 @@ impl Filesystem {
         stuck: StuckMounts,
         statfs: StatfsFn,
     ) -> Self {
-        let bytes = rootfs.as_os_str().as_bytes();
-        let root = &bytes[..bytes.len() - bytes.iter().rev().take_while(|b| **b == b'/').count()];
+        let root = root_text(rootfs);
         Filesystem {
-            root_mounts: procfs.join("1/mounts"),
-            mounts: procfs.join("mounts"),
-            root_text: String::from_utf8_lossy(root).into_owned(),
-            mount_points_exclude: options.mount_points_exclude.clone(),
-            fs_types_exclude: options.fs_types_exclude.clone(),
+            table: MountTable::new(procfs),
             statfs: TimedStatfs::new(
-                OsStr::from_bytes(root).to_owned(),
+                OsStr::from_bytes(root.as_bytes()).to_owned(),
                 options.mount_timeout.as_duration(),
                 statfs,
                 stuck,
             ),
-            buf: String::new(),
+            root_text: root,
+            mount_points_exclude: options.mount_points_exclude.clone(),
+            fs_types_exclude: options.fs_types_exclude.clone(),
             labels: String::new(),
             list: Vec::new(),
         }
-    }
-
-    /// Reads `<procfs>/1/mounts`, or `<procfs>/mounts` when the former is missing;
-    /// returns whether it was the former.
-    fn read_mounts(&mut self) -> Result<bool, CollectError> {
-        if read_optional_file(&self.root_mounts, &mut self.buf)? {
-            return Ok(true);
-        }
-        log::debug!(
-            "{} does not exist (hidepid?), reading {}",
-            self.root_mounts.display(),
-            self.mounts.display()
-        );
-        read_file(&self.mounts, &mut self.buf)?;
-        Ok(false)
     }
 
     fn excluded(&self, mount_point: &str, fs_type: &str) -> bool {
@@ -174,75 +173,76 @@ impl Filesystem {
     }
 
     /// Whether a mount with these labels is already in this cycle's list.
-    fn listed(&self, device: &str, mount_point: &str, fs_type: &str) -> bool {
+    fn listed(&self, device: &str, mount_point: &str, fs_type: &str, dev: (u32, u32)) -> bool {
         let labels = &self.labels;
         self.list.iter().any(|m| {
-            labels[m.mount_point.clone()] == *mount_point
+            (m.major, m.minor) == dev
+                && labels[m.mount_point.clone()] == *mount_point
                 && labels[m.device.clone()] == *device
                 && labels[m.fs_type.clone()] == *fs_type
         })
     }
 
-    /// Adds one line of the mounts file, unless it is filtered out or a duplicate.
-    fn add_mount(&mut self, line: &str) -> Result<(), LineError> {
-        let mut fields = line.split_ascii_whitespace();
-        let (Some(device), Some(raw_mount_point), Some(fs_type), Some(options)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            return match line.trim() {
-                "" => Ok(()),
-                _ => Err(LineError::Malformed),
-            };
-        };
+    /// Adds one mount, unless it is filtered out or a duplicate.
+    fn add_mount(&mut self, mount: &super::mountinfo::Mount<'_>) -> Result<(), CollectError> {
         let start = self.labels.len();
-        let mount_point = push_mount_point(&mut self.labels, raw_mount_point, &self.root_text);
+        let mount_point = push_mount_point(&mut self.labels, mount.mount_point, &self.root_text);
         let text = &self.labels[mount_point.clone()];
-        if self.excluded(text, fs_type) || self.listed(device, text, fs_type) {
+        let dev = (mount.major, mount.minor);
+        if self.excluded(text, mount.fs_type) || self.listed(mount.source, text, mount.fs_type, dev)
+        {
             self.labels.truncate(start);
             return Ok(());
         }
-        let device = push(&mut self.labels, device);
-        let fs_type = push(&mut self.labels, fs_type);
-        let stats = self
-            .statfs
-            .stat(&self.labels[mount_point.clone()])
-            .map_err(LineError::Failed)?;
+        let device = push(&mut self.labels, mount.source);
+        let fs_type = push(&mut self.labels, mount.fs_type);
+        let outcome = self.statfs.stat(
+            &self.labels[mount_point.clone()],
+            &self.labels[fs_type.clone()],
+        )?;
+        let error_start = self.labels.len();
+        let (stats, readonly) = match outcome {
+            Outcome::Stats(stats) => (Some(stats), mount.read_only()),
+            Outcome::Failed(errno) => {
+                push_error_text(&mut self.labels, errno);
+                (None, mount.read_only())
+            }
+            // node_exporter does not look at a stuck mount's options.
+            Outcome::Stuck => {
+                self.labels.push_str("mountpoint timeout");
+                (None, false)
+            }
+        };
         self.list.push(Mount {
             device,
             mount_point,
             fs_type,
-            readonly: options.split(',').any(|option| option == "ro"),
+            major: mount.major,
+            minor: mount.minor,
+            readonly,
+            device_error: error_start..self.labels.len(),
             stats,
         });
         Ok(())
     }
 
-    /// Builds this cycle's list of mounts from the mounts file.
+    /// Builds this cycle's list of mounts from the mount table.
     fn list_mounts(&mut self) -> Result<(), CollectError> {
-        let from_root = self.read_mounts()?;
-        let buf = std::mem::take(&mut self.buf);
-        let result = buf
-            .lines()
-            .enumerate()
-            .try_for_each(|(index, line)| self.add_mount(line).map_err(|e| (index, line, e)));
-        let result = result.map_err(|(index, line, e)| match e {
-            LineError::Malformed => {
-                let path = if from_root {
-                    &self.root_mounts
-                } else {
-                    &self.mounts
-                };
-                CollectError::parse(
-                    path,
-                    index + 1,
-                    format!("expected `device mountpoint fstype options ...`, got {line:?}"),
-                )
-            }
-            LineError::Failed(e) => e,
-        });
-        self.buf = buf;
+        self.table.read()?;
+        let table = std::mem::take(&mut self.table);
+        let result = table
+            .mounts()
+            .try_for_each(|mount| self.add_mount(&mount?));
+        self.table = table;
         result
     }
+}
+
+/// `<rootfs>` without trailing `/`s, as text; empty for `/`.
+fn root_text(rootfs: &Path) -> String {
+    let bytes = rootfs.as_os_str().as_bytes();
+    let root = &bytes[..bytes.len() - bytes.iter().rev().take_while(|b| **b == b'/').count()];
+    String::from_utf8_lossy(root).into_owned()
 }
 
 fn push(labels: &mut String, text: &str) -> Range<usize> {
@@ -251,38 +251,41 @@ fn push(labels: &mut String, text: &str) -> Range<usize> {
     start..labels.len()
 }
 
-/// Appends a mount point from the mounts file: `\040` and `\011` unescaped as
-/// node_exporter does, then `root` stripped from its front (`root` itself is `/`).
-fn push_mount_point(labels: &mut String, raw: &str, root: &str) -> Range<usize> {
-    let start = labels.len();
-    let mut rest = raw;
-    while let Some(at) = rest.find('\\') {
-        labels.push_str(&rest[..at]);
-        let escape = &rest[at..];
-        let (text, skip) = if escape.starts_with("\\040") {
-            (" ", 4)
-        } else if escape.starts_with("\\011") {
-            ("\t", 4)
-        } else {
-            ("\\", 1)
-        };
-        labels.push_str(text);
-        rest = &escape[skip..];
-    }
-    labels.push_str(rest);
-    if !root.is_empty() {
-        let unescaped = &labels[start..];
-        if unescaped == root {
-            labels.truncate(start);
-            labels.push('/');
-        } else if unescaped
-            .strip_prefix(root)
-            .is_some_and(|below| below.starts_with('/'))
-        {
-            labels.drain(start..start + root.len());
+/// Appends what node_exporter puts in the `device_error` label for a failed statfs:
+/// Go's text for the errno (`err.Error()`), which is glibc's with a lower-case first
+/// letter, or `errno N` for one Go does not name.
+fn push_error_text(labels: &mut String, errno: Option<i32>) {
+    use nix::libc;
+    let text = match errno {
+        None => "statfs failed",
+        Some(libc::EPERM) => "operation not permitted",
+        Some(libc::ENOENT) => "no such file or directory",
+        Some(libc::EINTR) => "interrupted system call",
+        Some(libc::EIO) => "input/output error",
+        Some(libc::ENXIO) => "no such device or address",
+        Some(libc::EACCES) => "permission denied",
+        Some(libc::EFAULT) => "bad address",
+        Some(libc::ENODEV) => "no such device",
+        Some(libc::ENOTDIR) => "not a directory",
+        Some(libc::EINVAL) => "invalid argument",
+        Some(libc::ENAMETOOLONG) => "file name too long",
+        Some(libc::ENOSYS) => "function not implemented",
+        Some(libc::ELOOP) => "too many levels of symbolic links",
+        Some(libc::EOVERFLOW) => "value too large for defined data type",
+        Some(libc::ENOTCONN) => "transport endpoint is not connected",
+        Some(libc::ETIMEDOUT) => "connection timed out",
+        Some(libc::EHOSTDOWN) => "host is down",
+        Some(libc::EHOSTUNREACH) => "no route to host",
+        Some(libc::ESTALE) => "stale file handle",
+        Some(libc::EREMOTEIO) => "remote I/O error",
+        Some(libc::ENOMEDIUM) => "no medium found",
+        Some(errno) => {
+            // Writing into a String cannot fail.
+            let _ = write!(labels, "errno {errno}");
+            return;
         }
-    }
-    start..labels.len()
+    };
+    labels.push_str(text);
 }
 
 /// A family and its value for a mount; `None` leaves the mount out of it.
@@ -292,7 +295,7 @@ struct MountFamily {
     value: fn(&Mount) -> Option<f64>,
 }
 
-const FAMILIES: [MountFamily; 7] = [
+const FAMILIES: [MountFamily; 8] = [
     MountFamily {
         name: "node_filesystem_size_bytes",
         help: "Filesystem size in bytes.",
@@ -319,9 +322,14 @@ const FAMILIES: [MountFamily; 7] = [
         value: |m| m.stats.map(|s| s.files_free),
     },
     MountFamily {
+        name: "node_filesystem_purgeable_bytes",
+        help: "Filesystem space available including purgeable space (MacOS specific).",
+        value: |m| m.stats.map(|_| 0.0),
+    },
+    MountFamily {
         name: "node_filesystem_readonly",
         help: "Filesystem read-only status.",
-        value: |m| m.stats.map(|_| f64::from(u8::from(m.readonly))),
+        value: |m| Some(f64::from(u8::from(m.readonly))),
     },
     MountFamily {
         name: "node_filesystem_device_error",
@@ -344,11 +352,26 @@ impl Collector for Filesystem {
                     writer
                         .series()
                         .label("device", &labels[mount.device.clone()])
+                        .label("device_error", &labels[mount.device_error.clone()])
                         .label("fstype", &labels[mount.fs_type.clone()])
                         .label("mountpoint", &labels[mount.mount_point.clone()])
                         .value(value);
                 }
             }
+        }
+        let mut writer = out.family(
+            "node_filesystem_mount_info",
+            "Filesystem mount information.",
+            Kind::Gauge,
+        );
+        for mount in self.list.iter().filter(|m| m.stats.is_some()) {
+            writer
+                .series()
+                .label("device", &labels[mount.device.clone()])
+                .label("major", mount.major)
+                .label("minor", mount.minor)
+                .label("mountpoint", &labels[mount.mount_point.clone()])
+                .value(1.0);
         }
         Ok(())
     }
@@ -359,6 +382,7 @@ mod tests {
     use super::*;
     use crate::config::Millis;
     use std::io;
+    use std::path::PathBuf;
     use std::sync::mpsc;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
@@ -387,7 +411,7 @@ mod tests {
             state.asked.lock().unwrap().push(path.to_owned());
             let name = path.file_name().unwrap_or_default().to_string_lossy();
             if name.starts_with("missing") {
-                return Err(io::Error::from(io::ErrorKind::NotFound));
+                return Err(io::Error::from_raw_os_error(nix::libc::ENOENT));
             }
             if name == "nfs" && state.hang.load(Ordering::SeqCst) {
                 let _ = state.gate.lock().unwrap().recv();
@@ -453,31 +477,44 @@ mod tests {
         }
     }
 
+    fn collector(dir: &TempDir, rootfs: &str, statfs: StatfsFn) -> Filesystem {
+        Filesystem::new(
+            &dir.path().join("proc"),
+            Path::new(rootfs),
+            &options(5_000),
+            StuckMounts::default(),
+            statfs,
+        )
+    }
+
+    /// A mountinfo line: `device` (of `major:minor` `dev`) on `mount_point`, with
+    /// per-mount `options` and superblock options `rw`.
+    fn line(dev: &str, device: &str, mount_point: &str, fs_type: &str, options: &str) -> String {
+        format!("30 1 {dev} / {mount_point} {options} shared:7 - {fs_type} {device} rw\n")
+    }
+
     #[test]
     fn reports_mounts_like_node_exporter() {
         let dir = TempDir::new();
         dir.write(
-            "proc/1/mounts",
-            "/dev/vda / ext4 rw,relatime 0 0\n\
-             proc /proc proc rw 0 0\n\
-             tmpfs /dev/shm tmpfs rw 0 0\n\
-             cgroup2 /sys/fs/cgroup cgroup2 rw 0 0\n\
-             /dev/vdb /data ext4 ro,noatime 0 0\n\
-             /dev/vdb /data ext4 rw 0 0\n\
-             /dev/vdc /data xfs rw 0 0\n\
-             srv:/x /mnt/a\\040b\\011c\\012d nfs4 rw 0 0\n\
-             /dev/vdd /missing ext4 ro 0 0\n\
-             overlay /var/lib/docker/overlay2/1/merged overlay rw 0 0\n",
+            "proc/1/mountinfo",
+            &[
+                line("254:0", "/dev/vda", "/", "ext4", "rw,relatime"),
+                line("0:22", "proc", "/proc", "proc", "rw"),
+                line("0:23", "tmpfs", "/dev/shm", "tmpfs", "rw"),
+                line("0:24", "cgroup2", "/sys/fs/cgroup", "cgroup2", "rw"),
+                line("254:16", "/dev/vdb", "/data", "ext4", "ro,noatime"),
+                line("254:16", "/dev/vdb", "/data", "ext4", "rw"),
+                line("254:32", "/dev/vdc", "/data", "xfs", "rw"),
+                "8 1 0:50 / /mnt/a\\040b\\011c\\012d rw - nfs4 srv:/x rw,vers=4.2\n".into(),
+                "9 1 254:48 / /missing rw,relatime - ext4 /dev/vdd ro,errors=remount-ro\n".into(),
+                line("0:60", "overlay", "/var/lib/docker/overlay2/1/merged", "overlay", "rw"),
+                line("7:0", "/dev/loop0", "/snap/x/1", "erofs", "ro"),
+            ]
+            .concat(),
         );
         let (_, statfs, _) = fake();
-        let mut fs = Filesystem::new(
-            &dir.path().join("proc"),
-            Path::new("/"),
-            &options(5_000),
-            StuckMounts::default(),
-            statfs,
-        );
-        let text = render(&mut fs).unwrap();
+        let text = render(&mut collector(&dir, "/", statfs)).unwrap();
         let series = |name: &str| -> Vec<String> {
             text.lines()
                 .filter(|l| l.starts_with(&format!("{name}{{")))
@@ -487,36 +524,50 @@ mod tests {
         assert_eq!(
             series("node_filesystem_size_bytes"),
             [
-                "node_filesystem_size_bytes{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 1000",
-                "node_filesystem_size_bytes{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 5000",
-                "node_filesystem_size_bytes{device=\"/dev/vdc\",fstype=\"xfs\",mountpoint=\"/data\"} 5000",
-                "node_filesystem_size_bytes{device=\"srv:/x\",fstype=\"nfs4\",mountpoint=\"/mnt/a b\tc\\\\012d\"} 15000",
+                "node_filesystem_size_bytes{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 1000",
+                "node_filesystem_size_bytes{device=\"/dev/vdb\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/data\"} 5000",
+                "node_filesystem_size_bytes{device=\"/dev/vdc\",device_error=\"\",fstype=\"xfs\",mountpoint=\"/data\"} 5000",
+                "node_filesystem_size_bytes{device=\"srv:/x\",device_error=\"\",fstype=\"nfs4\",mountpoint=\"/mnt/a b\tc\\\\012d\"} 15000",
             ]
         );
         assert_eq!(
             series("node_filesystem_files_free"),
             [
-                "node_filesystem_files_free{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 1",
-                "node_filesystem_files_free{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 5",
-                "node_filesystem_files_free{device=\"/dev/vdc\",fstype=\"xfs\",mountpoint=\"/data\"} 5",
-                "node_filesystem_files_free{device=\"srv:/x\",fstype=\"nfs4\",mountpoint=\"/mnt/a b\tc\\\\012d\"} 15",
+                "node_filesystem_files_free{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 1",
+                "node_filesystem_files_free{device=\"/dev/vdb\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/data\"} 5",
+                "node_filesystem_files_free{device=\"/dev/vdc\",device_error=\"\",fstype=\"xfs\",mountpoint=\"/data\"} 5",
+                "node_filesystem_files_free{device=\"srv:/x\",device_error=\"\",fstype=\"nfs4\",mountpoint=\"/mnt/a b\tc\\\\012d\"} 15",
             ]
         );
-        // The first of the two /dev/vdb lines wins: read-only. /missing has only
-        // device_error, as in node_exporter.
+        // The first of the two /dev/vdb lines wins: read-only. /missing cannot be
+        // statted: readonly (from its superblock options) and device_error only.
         assert_eq!(
             series("node_filesystem_readonly"),
             [
-                "node_filesystem_readonly{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 0",
-                "node_filesystem_readonly{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 1",
-                "node_filesystem_readonly{device=\"/dev/vdc\",fstype=\"xfs\",mountpoint=\"/data\"} 0",
-                "node_filesystem_readonly{device=\"srv:/x\",fstype=\"nfs4\",mountpoint=\"/mnt/a b\tc\\\\012d\"} 0",
+                "node_filesystem_readonly{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 0",
+                "node_filesystem_readonly{device=\"/dev/vdb\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/data\"} 1",
+                "node_filesystem_readonly{device=\"/dev/vdc\",device_error=\"\",fstype=\"xfs\",mountpoint=\"/data\"} 0",
+                "node_filesystem_readonly{device=\"srv:/x\",device_error=\"\",fstype=\"nfs4\",mountpoint=\"/mnt/a b\tc\\\\012d\"} 0",
+                "node_filesystem_readonly{device=\"/dev/vdd\",device_error=\"no such file or directory\",fstype=\"ext4\",mountpoint=\"/missing\"} 1",
             ]
         );
         assert_eq!(
             series("node_filesystem_device_error")[4],
-            "node_filesystem_device_error{device=\"/dev/vdd\",fstype=\"ext4\",mountpoint=\"/missing\"} 1"
+            "node_filesystem_device_error{device=\"/dev/vdd\",device_error=\"no such file or directory\",fstype=\"ext4\",mountpoint=\"/missing\"} 1"
         );
+        assert_eq!(
+            series("node_filesystem_mount_info"),
+            [
+                "node_filesystem_mount_info{device=\"/dev/vda\",major=\"254\",minor=\"0\",mountpoint=\"/\"} 1",
+                "node_filesystem_mount_info{device=\"/dev/vdb\",major=\"254\",minor=\"16\",mountpoint=\"/data\"} 1",
+                "node_filesystem_mount_info{device=\"/dev/vdc\",major=\"254\",minor=\"32\",mountpoint=\"/data\"} 1",
+                "node_filesystem_mount_info{device=\"srv:/x\",major=\"0\",minor=\"50\",mountpoint=\"/mnt/a b\tc\\\\012d\"} 1",
+            ]
+        );
+        assert_eq!(series("node_filesystem_purgeable_bytes").len(), 4);
+        assert!(series("node_filesystem_purgeable_bytes")
+            .iter()
+            .all(|l| l.ends_with("} 0")));
         for help in [
             "# HELP node_filesystem_size_bytes Filesystem size in bytes.\n# TYPE node_filesystem_size_bytes gauge\n",
             "# HELP node_filesystem_free_bytes Filesystem free space in bytes.\n",
@@ -525,31 +576,43 @@ mod tests {
             "# HELP node_filesystem_files_free Filesystem total free file nodes.\n",
             "# HELP node_filesystem_readonly Filesystem read-only status.\n",
             "# HELP node_filesystem_device_error Whether an error occurred while getting statistics for the given device.\n",
+            "# HELP node_filesystem_mount_info Filesystem mount information.\n",
+            "# HELP node_filesystem_purgeable_bytes Filesystem space available including purgeable space (MacOS specific).\n",
         ] {
             assert!(text.contains(help), "{help}");
         }
     }
 
     #[test]
-    fn falls_back_to_proc_mounts_and_fails_without_either() {
+    fn device_error_says_why_in_gos_words() {
+        let mut labels = String::new();
+        for (errno, text) in [
+            (Some(nix::libc::EACCES), "permission denied"),
+            (Some(nix::libc::EIO), "input/output error"),
+            (Some(nix::libc::ESTALE), "stale file handle"),
+            (Some(nix::libc::ENOTCONN), "transport endpoint is not connected"),
+            (Some(4095), "errno 4095"),
+            (None, "statfs failed"),
+        ] {
+            labels.clear();
+            push_error_text(&mut labels, errno);
+            assert_eq!(labels, text);
+        }
+    }
+
+    #[test]
+    fn falls_back_to_its_own_mountinfo_and_fails_without_either() {
         let dir = TempDir::new();
         let (_, statfs, _) = fake();
-        let procfs = dir.path().join("proc");
-        let mut fs = Filesystem::new(
-            &procfs,
-            Path::new("/"),
-            &options(5_000),
-            StuckMounts::default(),
-            statfs,
-        );
+        let mut fs = collector(&dir, "/", statfs);
         let err = render(&mut fs).unwrap_err();
-        assert!(err.to_string().contains("proc/mounts: "), "{err}");
-        dir.write("proc/mounts", "/dev/vda / ext4 rw 0 0\n");
+        assert!(err.to_string().contains("proc/self/mountinfo: "), "{err}");
+        dir.write("proc/self/mountinfo", &line("254:0", "/dev/vda", "/", "ext4", "rw"));
         assert_eq!(
             flags(&render(&mut fs).unwrap()),
             [
-                "node_filesystem_readonly{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 0",
-                "node_filesystem_device_error{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 0",
+                "node_filesystem_readonly{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 0",
+                "node_filesystem_device_error{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 0",
             ]
         );
     }
@@ -558,22 +621,19 @@ mod tests {
     fn malformed_line_names_file_and_line() {
         let dir = TempDir::new();
         dir.write(
-            "proc/1/mounts",
-            "/dev/vda / ext4 rw 0 0\n\n/dev/vdb /data ext4\n",
+            "proc/1/mountinfo",
+            &format!(
+                "{}1 1 254:16 / /data rw - ext4\n",
+                line("254:0", "/dev/vda", "/", "ext4", "rw")
+            ),
         );
         let (_, statfs, _) = fake();
-        let mut fs = Filesystem::new(
-            &dir.path().join("proc"),
-            Path::new("/"),
-            &options(5_000),
-            StuckMounts::default(),
-            statfs,
-        );
-        let err = render(&mut fs).unwrap_err().to_string();
+        let err = render(&mut collector(&dir, "/", statfs))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.ends_with(
-                "proc/1/mounts line 3: expected `device mountpoint fstype options ...`, \
-                 got \"/dev/vdb /data ext4\""
+                "proc/1/mountinfo line 2: fewer than 10 fields: \"1 1 254:16 / /data rw - ext4\""
             ),
             "{err}"
         );
@@ -583,19 +643,17 @@ mod tests {
     fn rootfs_is_stripped_from_mount_points_and_prefixed_for_statfs() {
         let dir = TempDir::new();
         dir.write(
-            "proc/1/mounts",
-            "/dev/a /host ext4 rw 0 0\n/dev/b /host/boot ext4 rw 0 0\n\
-             /dev/c /hostile ext4 rw 0 0\n/dev/d /srv ext4 rw 0 0\n",
+            "proc/1/mountinfo",
+            &[
+                line("8:0", "/dev/a", "/host", "ext4", "rw"),
+                line("8:1", "/dev/b", "/host/boot", "ext4", "rw"),
+                line("8:2", "/dev/c", "/hostile", "ext4", "rw"),
+                line("8:3", "/dev/d", "/srv", "ext4", "rw"),
+            ]
+            .concat(),
         );
         let (state, statfs, _) = fake();
-        let mut fs = Filesystem::new(
-            &dir.path().join("proc"),
-            Path::new("/host/"),
-            &options(5_000),
-            StuckMounts::default(),
-            statfs,
-        );
-        let text = render(&mut fs).unwrap();
+        let text = render(&mut collector(&dir, "/host/", statfs)).unwrap();
         let mount_points: Vec<_> = flags(&text)
             .iter()
             .filter(|l| l.starts_with("node_filesystem_device_error"))
@@ -617,30 +675,17 @@ mod tests {
     }
 
     #[test]
-    fn unescapes_only_what_node_exporter_does() {
-        let mut labels = String::from("x");
-        for (raw, expected) in [
-            ("/a\\040b", "/a b"),
-            ("/a\\011b", "/a\tb"),
-            ("/a\\134b\\012", "/a\\134b\\012"),
-            ("/a\\04", "/a\\04"),
-            ("/a\\", "/a\\"),
-            ("/é\\040ü", "/é ü"),
-        ] {
-            let range = push_mount_point(&mut labels, raw, "");
-            assert_eq!(&labels[range], expected);
-        }
-        let range = push_mount_point(&mut labels, "/r\\040t/x", "/r t");
-        assert_eq!(&labels[range], "/x");
-    }
-
-    #[test]
     fn hung_mount_is_time_boxed_then_skipped_until_its_call_returns() {
         let timeout = Duration::from_millis(400);
         let dir = TempDir::new();
         dir.write(
-            "proc/1/mounts",
-            "/dev/vda / ext4 rw 0 0\nsrv:/x /nfs nfs4 rw 0 0\n/dev/vdb /data ext4 ro 0 0\n",
+            "proc/1/mountinfo",
+            &[
+                line("254:0", "/dev/vda", "/", "ext4", "rw"),
+                line("0:50", "srv:/x", "/nfs", "nfs4", "ro"),
+                line("254:16", "/dev/vdb", "/data", "ext4", "ro"),
+            ]
+            .concat(),
         );
         let (state, statfs, release) = fake();
         state.hang.store(true, Ordering::SeqCst);
@@ -652,12 +697,14 @@ mod tests {
             stuck.clone(),
             Arc::clone(&statfs),
         );
+        // A stuck mount's options are not looked at: readonly 0, as in node_exporter.
         let stuck_flags = [
-            "node_filesystem_readonly{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 0",
-            "node_filesystem_readonly{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 1",
-            "node_filesystem_device_error{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 0",
-            "node_filesystem_device_error{device=\"srv:/x\",fstype=\"nfs4\",mountpoint=\"/nfs\"} 1",
-            "node_filesystem_device_error{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 0",
+            "node_filesystem_readonly{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 0",
+            "node_filesystem_readonly{device=\"srv:/x\",device_error=\"mountpoint timeout\",fstype=\"nfs4\",mountpoint=\"/nfs\"} 0",
+            "node_filesystem_readonly{device=\"/dev/vdb\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/data\"} 1",
+            "node_filesystem_device_error{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 0",
+            "node_filesystem_device_error{device=\"srv:/x\",device_error=\"mountpoint timeout\",fstype=\"nfs4\",mountpoint=\"/nfs\"} 1",
+            "node_filesystem_device_error{device=\"/dev/vdb\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/data\"} 0",
         ];
 
         // The cycle that meets the hung call waits mount_timeout, no more.
@@ -711,13 +758,13 @@ mod tests {
         assert!(stuck.is_empty());
         assert!(
             text.contains(
-                "node_filesystem_device_error{device=\"srv:/x\",fstype=\"nfs4\",mountpoint=\"/nfs\"} 0\n"
+                "node_filesystem_device_error{device=\"srv:/x\",device_error=\"\",fstype=\"nfs4\",mountpoint=\"/nfs\"} 0\n"
             ),
             "{text}"
         );
         assert!(
             text.contains(
-                "node_filesystem_size_bytes{device=\"srv:/x\",fstype=\"nfs4\",mountpoint=\"/nfs\"} 4000\n"
+                "node_filesystem_size_bytes{device=\"srv:/x\",device_error=\"\",fstype=\"nfs4\",mountpoint=\"/nfs\"} 4000\n"
             ),
             "{text}"
         );
@@ -726,7 +773,7 @@ mod tests {
     #[test]
     fn a_stuck_mount_that_vanishes_is_forgotten_when_its_call_returns() {
         let dir = TempDir::new();
-        dir.write("proc/1/mounts", "srv:/x /nfs nfs4 rw 0 0\n");
+        dir.write("proc/1/mountinfo", &line("0:50", "srv:/x", "/nfs", "nfs4", "rw"));
         let (state, statfs, release) = fake();
         state.hang.store(true, Ordering::SeqCst);
         let stuck = StuckMounts::default();
@@ -739,7 +786,7 @@ mod tests {
         );
         render(&mut fs).unwrap();
         assert_eq!(stuck.len(), 1);
-        dir.write("proc/1/mounts", "/dev/vda / ext4 rw 0 0\n");
+        dir.write("proc/1/mountinfo", &line("254:0", "/dev/vda", "/", "ext4", "rw"));
         render(&mut fs).unwrap();
         assert_eq!(stuck.len(), 1);
         state.hang.store(false, Ordering::SeqCst);
@@ -763,22 +810,21 @@ mod tests {
             StuckMounts::default(),
             statfs,
         );
-        dir.write("proc/1/mounts", "/dev/vda / ext4 rw 0 0\n");
+        let vda = |options| line("254:0", "/dev/vda", "/", "ext4", options);
+        dir.write("proc/1/mountinfo", &vda("rw"));
         assert_eq!(flags(&render(&mut fs).unwrap()).len(), 2);
-        dir.write(
-            "proc/1/mounts",
-            "/dev/vda / ext4 rw 0 0\n/dev/sdb1 /usb vfat rw 0 0\n",
-        );
+        let usb = line("8:17", "/dev/sdb1", "/usb", "vfat", "rw");
+        dir.write("proc/1/mountinfo", &format!("{}{usb}", vda("rw")));
         assert_eq!(flags(&render(&mut fs).unwrap()).len(), 4);
-        dir.write("proc/1/mounts", "/dev/vda / ext4 ro 0 0\n");
+        dir.write("proc/1/mountinfo", &vda("ro,relatime"));
         assert_eq!(
             flags(&render(&mut fs).unwrap()),
             [
-                "node_filesystem_readonly{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 1",
-                "node_filesystem_device_error{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 0",
+                "node_filesystem_readonly{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 1",
+                "node_filesystem_device_error{device=\"/dev/vda\",device_error=\"\",fstype=\"ext4\",mountpoint=\"/\"} 0",
             ]
         );
-        dir.write("proc/1/mounts", "");
+        dir.write("proc/1/mountinfo", "");
         assert_eq!(render(&mut fs).unwrap(), "");
     }
 
@@ -787,10 +833,16 @@ mod tests {
     /// gets a new worker.
     #[test]
     fn a_panicking_statfs_is_a_device_error_not_a_crash() {
+        // Filesystems statted on the worker (network ones); local ones are statted
+        // on the loop thread with the real statfs, which does not panic.
         let dir = TempDir::new();
         dir.write(
-            "proc/1/mounts",
-            "/dev/vda / ext4 rw 0 0\n/dev/vdb /data ext4 rw 0 0\n",
+            "proc/1/mountinfo",
+            &[
+                line("254:0", "srv:/a", "/", "nfs4", "rw"),
+                line("254:16", "srv:/b", "/data", "nfs4", "rw"),
+            ]
+            .concat(),
         );
         let statfs: StatfsFn = Arc::new(|path: &Path| {
             assert_ne!(path, Path::new("/"), "simulated statfs bug");
@@ -807,9 +859,10 @@ mod tests {
         assert_eq!(
             flags(&text),
             [
-                "node_filesystem_readonly{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 0",
-                "node_filesystem_device_error{device=\"/dev/vda\",fstype=\"ext4\",mountpoint=\"/\"} 1",
-                "node_filesystem_device_error{device=\"/dev/vdb\",fstype=\"ext4\",mountpoint=\"/data\"} 0",
+                "node_filesystem_readonly{device=\"srv:/a\",device_error=\"statfs failed\",fstype=\"nfs4\",mountpoint=\"/\"} 0",
+                "node_filesystem_readonly{device=\"srv:/b\",device_error=\"\",fstype=\"nfs4\",mountpoint=\"/data\"} 0",
+                "node_filesystem_device_error{device=\"srv:/a\",device_error=\"statfs failed\",fstype=\"nfs4\",mountpoint=\"/\"} 1",
+                "node_filesystem_device_error{device=\"srv:/b\",device_error=\"\",fstype=\"nfs4\",mountpoint=\"/data\"} 0",
             ]
         );
     }
@@ -817,7 +870,7 @@ mod tests {
     #[test]
     fn huge_sizes_come_through() {
         let dir = TempDir::new();
-        dir.write("proc/1/mounts", "/dev/vda / ext4 rw 0 0\n");
+        dir.write("proc/1/mountinfo", &line("254:0", "/dev/vda", "/", "ext4", "rw"));
         let statfs: StatfsFn = Arc::new(|_: &Path| {
             Ok(FsStats {
                 size_bytes: u64::MAX as f64 * 65536.0,

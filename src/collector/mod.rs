@@ -9,6 +9,8 @@
 //! collector's failure once when it starts failing and once when it recovers.
 
 mod file;
+mod go_parse;
+mod mountinfo;
 mod registry;
 mod seen;
 mod statfs;
@@ -37,12 +39,41 @@ collectors! {
     netstat: Netstat = on,
     filesystem: Filesystem = on,
     process: Process = on,
+    systemd: Systemd = off,
+    cpufreq: Cpufreq = on,
+    thermal_zone: ThermalZone = on,
+    hwmon: Hwmon = on,
+    powersupplyclass: Powersupplyclass = on,
+    nvme: Nvme = on,
+    mdadm: Mdadm = on,
+    bonding: Bonding = on,
+    kernel_hung: KernelHung = off,
+    schedstat: Schedstat = on,
+    conntrack: Conntrack = on,
+    softnet: Softnet = on,
+    udp_queues: UdpQueues = on,
+    os: Os = on,
+    dmi: Dmi = on,
+    selinux: Selinux = on,
+    watchdog: Watchdog = on,
+    timex: Timex = on,
+    // node_exporter's filesystem-specific collectors (xfs, btrfs, nfs client).
+    xfs: Xfs = on,
+    nfs: Nfs = on,
+    btrfs: Btrfs = on,
+    // Last: it drops series that clash with those the others wrote this cycle.
+    textfile: Textfile = on,
 }
 
-pub use file::{list_dir, read_file, read_optional_file, read_value, set_path, MAX_FILE_BYTES};
+pub use file::{
+    for_each_line, list_dir, open, parse_go_int, parse_go_uint, parse_uint, read_bytes, read_file,
+    read_file_io, read_optional_file, read_sys_value, read_sys_value_from, read_value, set_path,
+    sys_read_file, MAX_FILE_BYTES, MAX_LINE_BYTES, SYS_READ_BYTES, SYS_VALUE_BYTES,
+};
 pub use registry::Registry;
 pub use seen::Seen;
 pub use statfs::{FsStats, StatfsFn, StuckMounts};
+pub use timex::{Reading as TimexReading, TimexFn};
 
 use crate::batch::Batch;
 use crate::config::collectors::Options;
@@ -91,6 +122,17 @@ impl CollectError {
         CollectError::new(format!("{}: {err}", path.display()))
     }
 
+    /// A file that could not be read, where one that does not exist means "no data"
+    /// ([`CollectError::no_data`]), as node_exporter's `errors.Is(err,
+    /// os.ErrNotExist)` checks make it for the sysfs class collectors.
+    pub fn io_or_no_data(path: &Path, err: &std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::NotFound {
+            CollectError::no_data(format!("{}: {err}", path.display()))
+        } else {
+            CollectError::io(path, err)
+        }
+    }
+
     /// A file whose line `line` (1-based) did not parse.
     pub fn parse(path: &Path, line: usize, what: impl fmt::Display) -> Self {
         CollectError::new(format!("{} line {line}: {what}", path.display()))
@@ -98,7 +140,10 @@ impl CollectError {
 
     /// The kernel does not provide what the collector reads (node_exporter's
     /// `ErrNoData`): success is 0 as for any error, but it is logged at debug level
-    /// only, since it is how this machine is, not something going wrong.
+    /// only, since it is how this machine is, not something going wrong. Unlike
+    /// other errors it does not roll back what the collector wrote before it: like
+    /// node_exporter, which keeps the metrics a collector sent before its
+    /// `ErrNoData`, a collector may report what it has and no data for the rest.
     pub fn no_data(message: impl Into<String>) -> Self {
         CollectError {
             message: bounded(message.into()),
@@ -118,6 +163,10 @@ impl fmt::Display for CollectError {
 }
 
 impl std::error::Error for CollectError {}
+
+/// The families [`Registry`] writes after every collector has run.
+pub const SCRAPE_DURATION: &str = "node_scrape_collector_duration_seconds";
+pub const SCRAPE_SUCCESS: &str = "node_scrape_collector_success";
 
 /// A source of metric families.
 pub trait Collector {
@@ -154,6 +203,8 @@ pub struct Resources {
     pub statfs: StatfsFn,
     /// Mounts whose statfs hangs in the kernel: never waited on twice.
     pub stuck_mounts: StuckMounts,
+    /// adjtimex(2) read-only, or a stand-in (the timex collector).
+    pub timex: TimexFn,
 }
 
 impl Default for Resources {
@@ -161,6 +212,7 @@ impl Default for Resources {
         Resources {
             statfs: std::sync::Arc::new(statfs::statfs),
             stuck_mounts: StuckMounts::default(),
+            timex: std::sync::Arc::new(timex::adjtimex),
         }
     }
 }

@@ -1,7 +1,12 @@
 //! `node_network_*` device properties from `<sysfs>/class/net/<device>/`, as
-//! node_exporter 1.5's netclass collector exports them: `node_network_up` (1 when
-//! `operstate` is `up`), `node_network_info{address,broadcast,duplex,ifalias,operstate}`
-//! and one family per numeric attribute (`mtu_bytes`, `carrier`, `speed_bytes`...).
+//! node_exporter 1.12's netclass collector exports them: `node_network_up` (1 when
+//! `operstate` is `up`),
+//! `node_network_info{address,adminstate,broadcast,duplex,ifalias,operstate}` and one
+//! family per numeric attribute (`mtu_bytes`, `carrier`, `speed_bytes`...).
+//!
+//! `adminstate` is `up` when `flags` has IFF_UP (the interface was set up, whether or
+//! not it has a link), `down` when not, `unknown` when there is no `flags` file.
+//! Changed since node_exporter 1.5: that label is new (1.6).
 //!
 //! node_exporter quirks mirrored:
 //! - Every entry of class/net that is not a regular file is a device (this skips
@@ -13,7 +18,7 @@
 //! - Numbers are read like Go's `ParseInt(s, 0, 64)`: `flags` is `0x1003`, a leading
 //!   `0` means octal.
 //! - `speed` is Mb/s, exported as bytes/s by integer arithmetic: an unknown speed (-1)
-//!   becomes -125000, as node_exporter 1.5 does unless `ignore-invalid-speed` is set.
+//!   becomes -125000, as node_exporter does unless `ignore-invalid-speed` is set.
 //!
 //! Differences: node_exporter reads every file of the directory and fails when one
 //! of them fails in another way; here only the attributes exported are read. A
@@ -24,6 +29,7 @@
 //! (`collectors.netclass.device_include`/`device_exclude`, node_exporter's
 //! `--collector.netclass.ignored-devices`), which ignores nothing by default.
 
+use super::go_parse::parse_int;
 use super::{Build, CollectError, Collector, Context, list_dir, read_value, set_path};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
@@ -101,6 +107,19 @@ const NUMBERS: [Number; 17] = [
 /// The text attributes, which become `node_network_info` labels of the same name.
 const TEXTS: [&str; 5] = ["address", "broadcast", "duplex", "ifalias", "operstate"];
 const OPERSTATE: usize = 4;
+/// The index of `flags` in [`NUMBERS`], whose IFF_UP bit gives `adminstate`.
+const FLAGS: usize = 7;
+/// IFF_UP of `<linux/if.h>`.
+const IFF_UP: i64 = 0x1;
+
+/// node_exporter's `getAdminState`.
+fn admin_state(flags: Option<i64>) -> &'static str {
+    match flags {
+        None => "unknown",
+        Some(flags) if flags & IFF_UP == IFF_UP => "up",
+        Some(_) => "down",
+    }
+}
 
 /// What was read for one device. Slots are reused from cycle to cycle.
 #[derive(Default)]
@@ -189,7 +208,10 @@ impl Netclass {
             Kind::Gauge,
         );
         for (name, device) in devices() {
-            let mut series = family.series().label("device", name);
+            let mut series = family
+                .series()
+                .label("device", name)
+                .label("adminstate", admin_state(device.numbers[FLAGS]));
             for (label, text) in TEXTS.iter().zip(&device.texts) {
                 series = series.label(label, text);
             }
@@ -294,31 +316,6 @@ fn is_absent(err: &io::Error) -> bool {
     })
 }
 
-/// Parses an integer like Go's `strconv.ParseInt(text, 0, 64)`, without underscores.
-fn parse_int(text: &str) -> Option<i64> {
-    let (negative, digits) = match text.as_bytes().first()? {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
-    };
-    let (radix, digits) = match digits.as_bytes() {
-        [b'0', b'x' | b'X', ..] => (16, &digits[2..]),
-        [b'0', b'b' | b'B', ..] => (2, &digits[2..]),
-        [b'0', b'o' | b'O', ..] => (8, &digits[2..]),
-        [b'0', _, ..] => (8, &digits[1..]),
-        _ => (10, digits),
-    };
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return None;
-    }
-    let magnitude = u64::from_str_radix(digits, radix).ok()?;
-    if negative {
-        0i64.checked_sub_unsigned(magnitude)
-    } else {
-        i64::try_from(magnitude).ok()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,7 +368,7 @@ mod tests {
             series(&text),
             [
                 "node_network_up{device=\"eth0\"} 1",
-                "node_network_info{address=\"02:fc:00:00:00:01\",broadcast=\"ff:ff:ff:ff:ff:ff\",device=\"eth0\",duplex=\"unknown\",ifalias=\"\",operstate=\"up\"} 1",
+                "node_network_info{address=\"02:fc:00:00:00:01\",adminstate=\"up\",broadcast=\"ff:ff:ff:ff:ff:ff\",device=\"eth0\",duplex=\"unknown\",ifalias=\"\",operstate=\"up\"} 1",
                 "node_network_address_assign_type{device=\"eth0\"} 0",
                 "node_network_carrier{device=\"eth0\"} 1",
                 "node_network_carrier_changes_total{device=\"eth0\"} 2",
@@ -506,31 +503,15 @@ mod tests {
     #[test]
     fn operstate_index_names_operstate() {
         assert_eq!(TEXTS[OPERSTATE], "operstate");
+        assert_eq!(NUMBERS[FLAGS].file, "flags");
     }
 
     #[test]
-    fn integers_parse_like_go_base_zero() {
-        for (text, value) in [
-            ("0x1003", Some(4099)),
-            ("0X1F", Some(31)),
-            ("010", Some(8)),
-            ("0", Some(0)),
-            ("-1", Some(-1)),
-            ("+5", Some(5)),
-            ("-0x10", Some(-16)),
-            ("0b101", Some(5)),
-            ("0o17", Some(15)),
-            ("-9223372036854775808", Some(i64::MIN)),
-            ("9223372036854775808", None),
-            ("", None),
-            ("-", None),
-            ("0x", None),
-            ("08", None),
-            ("1_000", None),
-            ("1.5", None),
-            ("+-1", None),
-        ] {
-            assert_eq!(parse_int(text), value, "{text:?}");
-        }
+    fn adminstate_is_the_iff_up_bit_of_flags() {
+        assert_eq!(admin_state(Some(0x1003)), "up");
+        assert_eq!(admin_state(Some(0x1002)), "down");
+        assert_eq!(admin_state(Some(0)), "down");
+        assert_eq!(admin_state(Some(-1)), "up");
+        assert_eq!(admin_state(None), "unknown");
     }
 }

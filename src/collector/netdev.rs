@@ -1,11 +1,12 @@
 //! `node_network_{receive,transmit}_*_total{device}` from /proc/net/dev, one family
 //! per column, named as node_exporter names them (`receive_errs`, `transmit_colls`).
 //!
-//! node_exporter 1.5 reads these counters over netlink by default, which gives the
-//! same numbers as /proc/net/dev (the kernel folds the detailed error counters the
-//! same way for both) plus one more: `node_network_receive_nohandler_total`. That one
-//! is read here from `<sysfs>/class/net/<device>/statistics/rx_nohandler` and left out
-//! for a device whose file cannot be read.
+//! node_exporter (1.12, unchanged in this since 1.5) reads these counters over netlink
+//! by default, which gives the same numbers as /proc/net/dev (the kernel folds the
+//! detailed error counters the same way for both) plus one more:
+//! `node_network_receive_nohandler_total`. That one is read here from
+//! `<sysfs>/class/net/<device>/statistics/rx_nohandler` and left out for a device
+//! whose file cannot be read.
 //!
 //! The two header lines are skipped; the name is what precedes the last `:` on the
 //! line. A line with fewer than 16 numbers, or a number that does not parse, fails

@@ -1,12 +1,12 @@
 //! `node_netstat_<Proto>_<Field>` from /proc/net/netstat, /proc/net/snmp and
-//! /proc/net/snmp6, for node_exporter 1.5's default fields.
+//! /proc/net/snmp6, for node_exporter 1.12's default fields.
 //!
 //! netstat and snmp come in line pairs, a header of names and a line of values:
 //! `Tcp: ActiveOpens PassiveOpens ...` / `Tcp: 34 4 ...`. snmp6 has one
 //! `Ip6InOctets 128` a line, the protocol being the name up to its first `6`.
 //!
 //! node_exporter keeps the names matching `--collector.netstat.fields`, by default
-//! `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`.
+//! `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`.
 //! The field set is not configurable here, so [`wanted`] is that regex written out
 //! as code (checked against the regex in the tests): it runs on some 350 names every
 //! cycle, where a regex engine would cost more than reading the files.
@@ -15,6 +15,9 @@
 //! every value must parse as a number, exported or not (node_exporter parses before
 //! it filters); netstat and snmp must exist, snmp6 may not (no IPv6); a header and
 //! its values line must have the same number of fields.
+//!
+//! Changed since node_exporter 1.5: the default fields add `TcpExt_TCPOFOQueue`
+//! (1.8) and `TcpExt_TCPRcvQDrop` (1.9).
 //!
 //! Where node_exporter differs: it merges the files into a map, so a protocol block
 //! repeated across files would keep the last one; here a name already exported this
@@ -52,7 +55,7 @@ impl Netstat {
 }
 
 /// Names the default pattern lists in full.
-const EXACT: [&str; 28] = [
+const EXACT: [&str; 30] = [
     "Ip_Forwarding",
     "Ip6_InOctets",
     "Ip6_OutOctets",
@@ -64,6 +67,8 @@ const EXACT: [&str; 28] = [
     "Icmp6_OutMsgs",
     "TcpExt_TCPSynRetrans",
     "TcpExt_TCPTimeouts",
+    "TcpExt_TCPOFOQueue",
+    "TcpExt_TCPRcvQDrop",
     "Tcp_ActiveOpens",
     "Tcp_InSegs",
     "Tcp_OutSegs",
@@ -87,7 +92,7 @@ const EXACT: [&str; 28] = [
 const PREFIXES: [&str; 2] = ["TcpExt_Listen", "TcpExt_Syncookies"];
 const SUFFIXES: [&str; 2] = ["_InErrors", "_InErrs"];
 
-/// Whether node_exporter 1.5 exports `key` (`<Proto>_<Field>`) by default.
+/// Whether node_exporter 1.12 exports `key` (`<Proto>_<Field>`) by default.
 fn wanted(key: &str) -> bool {
     EXACT.contains(&key)
         || PREFIXES.iter().any(|p| key.starts_with(p))
@@ -231,8 +236,8 @@ mod tests {
     use crate::config::Pattern;
     use crate::testing::{render, TempDir};
 
-    const NETSTAT: &str = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPTimeouts TCPSynRetrans TCPOFOQueue\n\
-        TcpExt: 1 2 3 4 5 6 7\n\
+    const NETSTAT: &str = "TcpExt: SyncookiesSent SyncookiesRecv ListenOverflows ListenDrops TCPTimeouts TCPSynRetrans TCPOFOQueue TCPOFODrop TCPRcvQDrop\n\
+        TcpExt: 1 2 3 4 5 6 7 8 9\n\
         IpExt: InNoRoutes InOctets OutOctets InCsumErrors\n\
         IpExt: 0 181756072 602627 9\n";
     const SNMP: &str = "Ip: Forwarding DefaultTTL InReceives InHdrErrors\n\
@@ -300,6 +305,8 @@ mod tests {
                 "node_netstat_TcpExt_ListenDrops 4",
                 "node_netstat_TcpExt_TCPTimeouts 5",
                 "node_netstat_TcpExt_TCPSynRetrans 6",
+                "node_netstat_TcpExt_TCPOFOQueue 7",
+                "node_netstat_TcpExt_TCPRcvQDrop 9",
                 "node_netstat_IpExt_InOctets 181756072",
                 "node_netstat_IpExt_OutOctets 602627",
                 "node_netstat_Ip_Forwarding 2",
@@ -325,7 +332,7 @@ mod tests {
     #[test]
     fn field_filter_is_node_exporters_regex() {
         let regex = Pattern::new(
-            "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$",
+            "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$",
         )
         .unwrap();
         let mut keys: Vec<String> = [
@@ -339,6 +346,8 @@ mod tests {
             "TcpExt_Listen",
             "TcpExt_ListenX",
             "TcpExt_Syncookies",
+            "TcpExt_TCPOFOQueueX",
+            "TcpExt_TCPOFODrop",
             "TcpExtX_Listen",
             "Tcp_CurrEstabX",
             "Udp6_InErrors",

@@ -1,5 +1,5 @@
 //! `process_*` for the agent itself, as the Prometheus Go client reports its own
-//! process (node_exporter 1.5 serves these next to its node_* series).
+//! process (node_exporter serves these next to its node_* series).
 //!
 //! Reads `<procfs>/self/stat`, `<procfs>/self/limits` and `<procfs>/self/fd`, plus
 //! `btime` from `<procfs>/stat` once, through `paths.procfs` like every collector:

@@ -124,7 +124,11 @@ impl Registry {
                     true
                 }
                 Err(e) => {
-                    out.rollback(mark);
+                    // What a collector wrote before its "no data" stays, as in
+                    // node_exporter (conntrack's gauges without its stat file).
+                    if !e.is_no_data() {
+                        out.rollback(mark);
+                    }
                     if e.is_no_data() {
                         log::debug!("collector {name} returned no data: {e}");
                     } else if slot.ok == Some(false) {
@@ -142,7 +146,7 @@ impl Registry {
 
     fn write_scrape_metrics(&self, out: &mut Batch) {
         let mut duration = out.family(
-            "node_scrape_collector_duration_seconds",
+            super::SCRAPE_DURATION,
             "node_exporter: Duration of a collector scrape.",
             Kind::Gauge,
         );
@@ -150,7 +154,7 @@ impl Registry {
             duration.sample(&[("collector", slot.descriptor.name)], slot.seconds);
         }
         let mut success = out.family(
-            "node_scrape_collector_success",
+            super::SCRAPE_SUCCESS,
             "node_exporter: Whether a collector succeeded.",
             Kind::Gauge,
         );
@@ -255,5 +259,25 @@ mod tests {
         ));
         assert_eq!(registry.slots[0].ok, Some(false));
         assert_eq!(registry.slots[1].ok, None, "diskstats is new");
+    }
+
+    #[test]
+    fn no_data_keeps_what_was_written_other_errors_roll_it_back() {
+        let dir = TempDir::new();
+        dir.write("proc/sys/net/netfilter/nf_conntrack_count", "5\n");
+        dir.write("proc/sys/net/netfilter/nf_conntrack_max", "9\n");
+        let mut registry = Registry::new(&config(
+            &dir,
+            "  disable_defaults: true\n  conntrack: true\n",
+        ));
+        // No stat file: the two gauges, then no data.
+        let text = run(&mut registry);
+        assert!(text.contains("node_nf_conntrack_entries 5\n"), "{text}");
+        assert!(line(&text, "node_scrape_collector_success").ends_with(" 0"));
+        // A malformed stat file: a failure, and the gauges are rolled back.
+        dir.write("proc/net/stat/nf_conntrack", "header\nnot hex\n");
+        let text = run(&mut registry);
+        assert!(!text.contains("node_nf_conntrack_entries"), "{text}");
+        assert!(line(&text, "node_scrape_collector_success").ends_with(" 0"));
     }
 }

@@ -1,8 +1,8 @@
 //! `node_sockstat_*` from /proc/net/sockstat and /proc/net/sockstat6.
 //!
 //! Each line is `PROTO: key value key value ...`, for example
-//! `TCP: inuse 5 orphan 0 tw 1 alloc 5 mem 89`. As node_exporter 1.5 (through
-//! procfs' `NetSockstat`) does:
+//! `TCP: inuse 5 orphan 0 tw 1 alloc 5 mem 89`. As node_exporter 1.12 (through
+//! procfs' `NetSockstat`, unchanged since 1.5) does:
 //! - `sockets: used N` of the IPv4 file becomes `node_sockstat_sockets_used`;
 //! - every other line becomes `node_sockstat_<PROTO>_<key>` for the keys `inuse`
 //!   (always, 0 when absent), `orphan`, `tw`, `alloc`, `mem`, `memory` (when

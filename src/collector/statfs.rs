@@ -3,9 +3,14 @@
 //! `filesystem_linux.go`).
 //!
 //! A hung mount (a dead NFS server) blocks statfs in the kernel forever, and the
-//! agent has a single loop thread. So statfs runs on a worker thread (one, started
-//! when first needed, kept across cycles) and [`TimedStatfs::stat`] waits at most the
-//! configured timeout for it. On timeout the mount is marked stuck, as
+//! agent has a single loop thread. So statfs of a filesystem that can hang runs on a
+//! worker thread (one, started when first needed, kept across cycles) and
+//! [`TimedStatfs::stat`] waits at most the configured timeout for it. Which can hang:
+//! everything but the local filesystems of [`LOCAL_FS_TYPES`], whose statfs answers
+//! from counters the kernel keeps in memory: network filesystems (nfs, cifs/smb3,
+//! ceph, glusterfs, 9p, virtiofs ...), user-space ones (fuse.*), and any type not in
+//! the list. Local ones are statted on the loop thread directly, which saves two
+//! thread wake-ups per mount (about 1 ms a cycle for five mounts, measured). On timeout the mount is marked stuck, as
 //! node_exporter's `stuckMounts`: later cycles skip its statfs without waiting, the
 //! worker still blocked in the call is abandoned (a fresh one serves the other
 //! mounts), and when that call finally returns the mount is statted again from the
@@ -118,11 +123,59 @@ struct Stuck {
 /// The outcome of one time-boxed call on the worker.
 enum Answer {
     Stats(FsStats),
-    Failed,
+    Failed(Option<i32>),
     TimedOut(Receiver<Reply>),
 }
 
-/// statfs on `<rootfs>` + mount point, on the worker thread, time-boxed.
+/// Filesystem types whose statfs never waits on anything outside the machine or the
+/// kernel: called on the loop thread without a time box. A type missing here only
+/// costs the thread hop.
+pub const LOCAL_FS_TYPES: &[&str] = &[
+    "bcachefs",
+    "btrfs",
+    "devtmpfs",
+    "erofs",
+    "exfat",
+    "ext2",
+    "ext3",
+    "ext4",
+    "f2fs",
+    "hfsplus",
+    "hugetlbfs",
+    "iso9660",
+    "jfs",
+    "msdos",
+    "nilfs2",
+    "ntfs",
+    "ntfs3",
+    "ramfs",
+    "reiserfs",
+    "squashfs",
+    "tmpfs",
+    "udf",
+    "vfat",
+    "xfs",
+    "zfs",
+];
+
+/// Whether statfs on a filesystem of this type answers without waiting on a server
+/// or a user-space daemon.
+pub fn is_local(fs_type: &str) -> bool {
+    LOCAL_FS_TYPES.contains(&fs_type)
+}
+
+/// What [`TimedStatfs::stat`] found out about one mount.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Outcome {
+    Stats(FsStats),
+    /// statfs failed, with this errno (`None`: the worker thread died in the call).
+    Failed(Option<i32>),
+    /// The call did not return within the timeout, now or in an earlier cycle.
+    Stuck,
+}
+
+/// statfs on `<rootfs>` + mount point: directly for local filesystems, on the
+/// worker thread, time-boxed, for the others.
 pub struct TimedStatfs {
     /// `<rootfs>` without trailing `/`; empty when it is `/`.
     root: OsString,
@@ -169,16 +222,28 @@ impl TimedStatfs {
         }
     }
 
-    /// The stats of the filesystem mounted at `mount_point`; `None` when statfs
-    /// failed, timed out now, or is still stuck from an earlier cycle (node_exporter's
-    /// `device_error 1`).
-    pub fn stat(&mut self, mount_point: &str) -> Result<Option<FsStats>, CollectError> {
+    /// The stats of the filesystem of type `fs_type` mounted at `mount_point`, or why
+    /// there are none: statfs failed, timed out now, or is still stuck from an earlier
+    /// cycle (node_exporter's `device_error 1`).
+    pub fn stat(&mut self, mount_point: &str, fs_type: &str) -> Result<Outcome, CollectError> {
         if self.stuck.contains(mount_point) {
-            return Ok(None);
+            return Ok(Outcome::Stuck);
+        }
+        if is_local(fs_type) {
+            let path = self.path_of(mount_point);
+            let result = (self.statfs)(&path);
+            self.spare_path = Some(path);
+            return Ok(match result {
+                Ok(stats) => Outcome::Stats(stats),
+                Err(e) => {
+                    log::debug!("statfs {mount_point}: {e}");
+                    Outcome::Failed(e.raw_os_error())
+                }
+            });
         }
         match self.call(mount_point)? {
-            Answer::Stats(stats) => Ok(Some(stats)),
-            Answer::Failed => Ok(None),
+            Answer::Stats(stats) => Ok(Outcome::Stats(stats)),
+            Answer::Failed(errno) => Ok(Outcome::Failed(errno)),
             Answer::TimedOut(replies) => {
                 log::warn!(
                     "statfs on mount point {mount_point} did not return within {:?}: reporting \
@@ -192,17 +257,13 @@ impl TimedStatfs {
                     replies,
                     since: Instant::now(),
                 });
-                Ok(None)
+                Ok(Outcome::Stuck)
             }
         }
     }
 
-    fn call(&mut self, mount_point: &str) -> Result<Answer, CollectError> {
-        let worker = match self.worker.take() {
-            Some(worker) => worker,
-            None => Worker::spawn(&self.statfs)
-                .map_err(|e| CollectError::new(format!("cannot start the statfs thread: {e}")))?,
-        };
+    /// `<rootfs>` + `mount_point`, in the spare path buffer.
+    fn path_of(&mut self, mount_point: &str) -> PathBuf {
         let mut path = self.spare_path.take().unwrap_or_default();
         let text = path.as_mut_os_string();
         text.clear();
@@ -211,9 +272,19 @@ impl TimedStatfs {
             text.push("/");
         }
         text.push(mount_point);
+        path
+    }
+
+    fn call(&mut self, mount_point: &str) -> Result<Answer, CollectError> {
+        let worker = match self.worker.take() {
+            Some(worker) => worker,
+            None => Worker::spawn(&self.statfs)
+                .map_err(|e| CollectError::new(format!("cannot start the statfs thread: {e}")))?,
+        };
+        let path = self.path_of(mount_point);
         if worker.requests.send(path).is_err() {
             // The worker is gone (its statfs panicked); the next call starts another.
-            return Ok(Answer::Failed);
+            return Ok(Answer::Failed(None));
         }
         match worker.replies.recv_timeout(self.timeout) {
             Ok((path, result)) => {
@@ -222,7 +293,7 @@ impl TimedStatfs {
                     Ok(stats) => Answer::Stats(stats),
                     Err(e) => {
                         log::debug!("statfs {}: {e}", path.display());
-                        Answer::Failed
+                        Answer::Failed(e.raw_os_error())
                     }
                 };
                 self.spare_path = Some(path);
@@ -230,7 +301,7 @@ impl TimedStatfs {
             }
             // Dropping `worker.requests` lets the blocked thread exit once it returns.
             Err(RecvTimeoutError::Timeout) => Ok(Answer::TimedOut(worker.replies)),
-            Err(RecvTimeoutError::Disconnected) => Ok(Answer::Failed),
+            Err(RecvTimeoutError::Disconnected) => Ok(Answer::Failed(None)),
         }
     }
 }
@@ -257,6 +328,51 @@ mod tests {
     }
 
     #[test]
+    fn local_filesystems_are_statted_on_the_calling_thread_the_others_on_the_worker() {
+        let threads = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&threads);
+        let statfs: StatfsFn = Arc::new(move |path: &Path| {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            seen.lock().unwrap().push((path.to_owned(), name));
+            Ok(FsStats::default())
+        });
+        let mut timed = TimedStatfs::new(
+            OsString::from("/host"),
+            Duration::from_secs(5),
+            statfs,
+            StuckMounts::default(),
+        );
+        for (mount_point, fs_type) in [
+            ("/", "ext4"),
+            ("/srv", "xfs"),
+            ("/run", "tmpfs"),
+            ("/mnt/nfs", "nfs4"),
+            ("/mnt/sshfs", "fuse.sshfs"),
+            ("/mnt/new", "somefs"),
+        ] {
+            assert_eq!(
+                timed.stat(mount_point, fs_type).unwrap(),
+                Outcome::Stats(FsStats::default())
+            );
+        }
+        let here = std::thread::current().name().unwrap_or("").to_owned();
+        let threads = threads.lock().unwrap();
+        let on = |name: &str| -> Vec<&str> {
+            threads
+                .iter()
+                .filter(|(_, thread)| thread == name)
+                .map(|(path, _)| path.to_str().unwrap())
+                .collect()
+        };
+        assert_eq!(on(&here), ["/host/", "/host/srv", "/host/run"]);
+        assert_eq!(
+            on("statfs"),
+            ["/host/mnt/nfs", "/host/mnt/sshfs", "/host/mnt/new"]
+        );
+        assert!(is_local("btrfs") && !is_local("cifs") && !is_local("fuse"));
+    }
+
+    #[test]
     fn a_call_that_hangs_is_abandoned_and_the_next_gets_a_fresh_worker() {
         let (release, gate) = mpsc::channel::<()>();
         let gate = std::sync::Mutex::new(gate);
@@ -273,12 +389,15 @@ mod tests {
             statfs,
             stuck.clone(),
         );
-        assert_eq!(timed.stat("/hang").unwrap(), None);
+        assert_eq!(timed.stat("/hang", "nfs4").unwrap(), Outcome::Stuck);
         assert_eq!(stuck.len(), 1);
-        assert_eq!(timed.stat("/ok").unwrap(), Some(FsStats::default()));
-        // Skipped without waiting while stuck.
+        assert_eq!(
+            timed.stat("/ok", "nfs4").unwrap(),
+            Outcome::Stats(FsStats::default())
+        );
+        // Skipped without waiting while stuck, whatever its type.
         let started = Instant::now();
-        assert_eq!(timed.stat("/hang").unwrap(), None);
+        assert_eq!(timed.stat("/hang", "ext4").unwrap(), Outcome::Stuck);
         assert!(started.elapsed() < Duration::from_millis(100));
         release.send(()).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,4 +1,5 @@
-//! `node_vmstat_<field>` from /proc/vmstat, for node_exporter 1.5's default fields.
+//! `node_vmstat_<field>` from /proc/vmstat, for node_exporter 1.12's default fields
+//! (the same as 1.5's).
 //!
 //! node_exporter keeps the fields matching `--collector.vmstat.fields`, by default
 //! `^(oom_kill|pgpg|pswp|pg.*fault).*` (a prefix match: `pgpgin`, `pgpgout`, `pswpin`,
@@ -37,7 +38,7 @@ impl Vmstat {
     }
 }
 
-/// Whether node_exporter 1.5 exports `field` by default: `^(oom_kill|pgpg|pswp|pg.*fault).*`.
+/// Whether node_exporter 1.12 exports `field` by default: `^(oom_kill|pgpg|pswp|pg.*fault).*`.
 fn wanted(field: &str) -> bool {
     field.starts_with("oom_kill")
         || field.starts_with("pgpg")

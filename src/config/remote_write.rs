@@ -29,6 +29,11 @@ pub struct RemoteWriteConfig {
     /// On SIGTERM/SIGINT, how long to keep sending what is queued before exiting
     /// (default `10s`; `0s` exits at once). What is left is logged as unsent.
     pub shutdown_timeout: Millis,
+    /// On a clean stop (SIGTERM/SIGINT), send a stale marker for every series of the
+    /// last batch (default `true`), so that Prometheus shows the host's series as gone
+    /// at once instead of for five more minutes. A restart then shows a gap of one
+    /// interval; set it to `false` where that matters more.
+    pub stale_markers_on_shutdown: bool,
     pub queue: QueueOptions,
     /// HTTP basic authentication; excludes `bearer_token_file`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -55,6 +60,7 @@ impl Default for RemoteWriteConfig {
             min_backoff: Millis::from_millis(30),
             max_backoff: Millis::from_millis(5_000),
             shutdown_timeout: Millis::from_millis(10_000),
+            stale_markers_on_shutdown: true,
             queue: QueueOptions::default(),
             basic_auth: None,
             bearer_token_file: None,

@@ -3,7 +3,8 @@
 use crate::batch::Batch;
 use std::io::Write;
 
-/// Appends the batch to `out`: per family a HELP and a TYPE line, then its series.
+/// Appends the batch to `out`: per family a HELP and a TYPE line, then its series
+/// (a histogram's or summary's under their own names: `_bucket`, `_sum`, `_count`).
 /// Families without series are left out, as node_exporter leaves them out.
 pub fn write(batch: &Batch, out: &mut Vec<u8>) {
     for family in batch.families().filter(|f| !f.is_empty()) {
@@ -18,7 +19,7 @@ pub fn write(batch: &Batch, out: &mut Vec<u8>) {
         out.extend_from_slice(family.kind().as_str().as_bytes());
         out.push(b'\n');
         for series in family.series() {
-            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(series.name().as_bytes());
             let mut separator = b'{';
             for (label, value) in series.labels() {
                 out.push(separator);
@@ -69,7 +70,7 @@ pub fn write_value(value: f64, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::batch::Kind;
+    use crate::batch::{Kind, Suffix};
 
     fn render(batch: &Batch) -> String {
         let mut out = Vec::new();
@@ -123,6 +124,27 @@ mod tests {
         assert!(
             text.contains("m{path=\"C:\\\\x\\n\\\"y\\\"\"} 1\n"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn writes_histograms_under_their_series_names() {
+        let mut batch = Batch::new();
+        batch.begin(0);
+        let mut family = batch.family("h", "Latency.", Kind::Histogram);
+        family
+            .series_with_suffix(Suffix::Bucket)
+            .label("le", "+Inf")
+            .value(2.0);
+        family.series_with_suffix(Suffix::Sum).value(0.5);
+        family.series_with_suffix(Suffix::Count).value(2.0);
+        assert_eq!(
+            render(&batch),
+            "# HELP h Latency.\n\
+             # TYPE h histogram\n\
+             h_bucket{le=\"+Inf\"} 2\n\
+             h_sum 0.5\n\
+             h_count 2\n"
         );
     }
 

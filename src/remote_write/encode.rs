@@ -19,6 +19,7 @@
 //! it as absent, and so does a scrape of node_exporter. Every sample carries the
 //! cycle's one timestamp.
 
+use super::stale::{LastSeries, STALE_NAN};
 use crate::batch::{Batch, SeriesRef};
 
 /// Field tags: `(field number << 3) | wire type`.
@@ -72,8 +73,10 @@ fn labels<'a>(series: &SeriesRef<'a>) -> impl Iterator<Item = (&'a str, &'a str)
         .filter(|(_, value)| !value.is_empty())
 }
 
-/// Appends the `WriteRequest` for `batch` to `out`; returns the number of samples.
-pub fn write_request(batch: &Batch, out: &mut Vec<u8>) -> usize {
+/// Appends the `WriteRequest` for `batch` to `out`, and a stale marker for each
+/// series `last` had that `batch` lacks; returns the number of samples and, of
+/// them, stale markers. `last` then holds `batch`'s series.
+pub fn write_request(batch: &Batch, out: &mut Vec<u8>, last: &mut LastSeries) -> (usize, usize) {
     let timestamp = batch.timestamp_ms();
     let sample = sample_len(timestamp);
     let mut samples = 0;
@@ -84,36 +87,74 @@ pub fn write_request(batch: &Batch, out: &mut Vec<u8>) -> usize {
                 .sum();
             out.push(TAG_TIMESERIES);
             put_varint(out, (labels_len + field_len(sample)) as u64);
+            let start = out.len();
             for (name, value) in labels(&series) {
                 out.push(TAG_LABEL);
                 put_varint(out, label_len(name, value) as u64);
                 put_bytes_field(out, TAG_LABEL_NAME, name.as_bytes());
                 put_bytes_field(out, TAG_LABEL_VALUE, value.as_bytes());
             }
-            out.push(TAG_SAMPLE);
-            put_varint(out, sample as u64);
-            out.push(TAG_SAMPLE_VALUE);
-            out.extend_from_slice(&series.value().to_le_bytes());
-            out.push(TAG_SAMPLE_TIMESTAMP);
-            put_varint(out, timestamp as u64);
+            last.note(&out[start..]);
+            put_sample(out, series.value(), timestamp);
             samples += 1;
         }
+    }
+    let mut stale = 0;
+    last.finish(|labels| {
+        put_stale(out, labels, timestamp);
+        stale += 1;
+    });
+    (samples + stale, stale)
+}
+
+/// Appends a `WriteRequest` marking every series of `last` stale at `timestamp_ms`
+/// (a clean stop); returns the number of samples.
+pub fn write_all_stale(last: &LastSeries, timestamp_ms: i64, out: &mut Vec<u8>) -> usize {
+    let mut samples = 0;
+    for labels in last.last() {
+        put_stale(out, labels, timestamp_ms);
+        samples += 1;
     }
     samples
 }
 
-/// The protobuf and snappy buffers, kept from cycle to cycle.
+/// A `TimeSeries` of already encoded labels and one stale marker.
+fn put_stale(out: &mut Vec<u8>, labels: &[u8], timestamp_ms: i64) {
+    out.push(TAG_TIMESERIES);
+    put_varint(
+        out,
+        (labels.len() + field_len(sample_len(timestamp_ms))) as u64,
+    );
+    out.extend_from_slice(labels);
+    put_sample(out, f64::from_bits(STALE_NAN), timestamp_ms);
+}
+
+fn put_sample(out: &mut Vec<u8>, value: f64, timestamp_ms: i64) {
+    out.push(TAG_SAMPLE);
+    put_varint(out, sample_len(timestamp_ms) as u64);
+    out.push(TAG_SAMPLE_VALUE);
+    out.extend_from_slice(&value.to_bits().to_le_bytes());
+    out.push(TAG_SAMPLE_TIMESTAMP);
+    put_varint(out, timestamp_ms as u64);
+}
+
+/// The protobuf and snappy buffers, kept from cycle to cycle, and the series of the
+/// last request (for its stale markers).
 pub struct Encoder {
     proto: Vec<u8>,
     compressed: Vec<u8>,
     snappy: snap::raw::Encoder,
+    last: LastSeries,
 }
 
 /// One encoded batch, borrowed from the encoder's buffers.
 pub struct Encoded<'a> {
     /// The snappy block: the request body.
     pub body: &'a [u8],
+    /// Samples, stale markers included.
     pub samples: usize,
+    /// Stale markers: series of the last request this one lacks.
+    pub stale: usize,
     /// The protobuf size before compression.
     pub raw_len: usize,
 }
@@ -130,14 +171,35 @@ impl Encoder {
             proto: Vec::new(),
             compressed: Vec::new(),
             snappy: snap::raw::Encoder::new(),
+            last: LastSeries::default(),
         }
     }
 
-    /// Encodes and compresses `batch`. Fails only for a request above snappy's
-    /// 4 GiB block limit, which a cycle never reaches.
+    /// Encodes and compresses `batch`, with stale markers for the series of the
+    /// last batch it lacks. Fails only for a request above snappy's 4 GiB block
+    /// limit, which a cycle never reaches.
     pub fn encode(&mut self, batch: &Batch) -> Result<Encoded<'_>, snap::Error> {
         self.proto.clear();
-        let samples = write_request(batch, &mut self.proto);
+        let (samples, stale) = write_request(batch, &mut self.proto, &mut self.last);
+        self.compress(samples, stale)
+    }
+
+    /// A request marking every series of the last batch stale at `timestamp_ms`, for
+    /// a clean stop; `None` when there is no last batch.
+    pub fn encode_all_stale(
+        &mut self,
+        timestamp_ms: i64,
+    ) -> Option<Result<Encoded<'_>, snap::Error>> {
+        if self.last.is_empty() {
+            return None;
+        }
+        self.proto.clear();
+        let samples = write_all_stale(&self.last, timestamp_ms, &mut self.proto);
+        self.last.forget();
+        Some(self.compress(samples, samples))
+    }
+
+    fn compress(&mut self, samples: usize, stale: usize) -> Result<Encoded<'_>, snap::Error> {
         let bound = snap::raw::max_compress_len(self.proto.len());
         if bound == 0 {
             return Err(snap::Error::TooBig {
@@ -150,6 +212,7 @@ impl Encoder {
         Ok(Encoded {
             body: &self.compressed[..len],
             samples,
+            stale,
             raw_len: self.proto.len(),
         })
     }
@@ -184,9 +247,17 @@ mod tests {
             .decompress_vec(encoded.body)
             .unwrap();
         let request = WriteRequest::decode(&plain[..]).unwrap();
-        assert_eq!(encoded.samples, batch.len());
-        let decoded: Vec<_> = request
-            .timeseries
+        // The batch's series, then a stale marker for each of the last batch's
+        // series this one lacks.
+        assert_eq!(encoded.samples, batch.len() + encoded.stale);
+        let (current, stale) = request.timeseries.split_at(batch.len());
+        assert_eq!(stale.len(), encoded.stale);
+        for ts in stale {
+            assert_eq!(ts.samples.len(), 1);
+            assert_eq!(ts.samples[0].value.to_bits(), STALE_NAN);
+            assert_eq!(ts.samples[0].timestamp, batch.timestamp_ms());
+        }
+        let decoded: Vec<_> = current
             .iter()
             .map(|ts| {
                 assert_eq!(ts.samples.len(), 1);
@@ -356,7 +427,10 @@ mod tests {
         batch.begin(1);
         batch.family("up", "h", Kind::Gauge).sample(&[], 1.0);
         let mut out = Vec::new();
-        assert_eq!(write_request(&batch, &mut out), 1);
+        assert_eq!(
+            write_request(&batch, &mut out, &mut LastSeries::default()),
+            (1, 0)
+        );
         let mut expected = vec![TAG_TIMESERIES, 39];
         expected.extend([TAG_LABEL, 14, TAG_LABEL_NAME, 8]);
         expected.extend(b"__name__");
@@ -379,7 +453,7 @@ mod tests {
             .family("m", "h", Kind::Gauge)
             .sample(&[("empty", ""), ("kept", "x")], 2.0);
         let mut out = Vec::new();
-        write_request(&batch, &mut out);
+        write_request(&batch, &mut out, &mut LastSeries::default());
         assert!(!out.windows(5).any(|w| w == b"empty"));
         assert!(out.windows(4).any(|w| w == b"kept"));
     }
@@ -404,9 +478,99 @@ mod tests {
         assert!(body.len() < raw_len / 2, "{} vs {raw_len}", body.len());
         let plain = snap::raw::Decoder::new().decompress_vec(&body).unwrap();
         let mut direct = Vec::new();
-        write_request(&batch, &mut direct);
+        write_request(&batch, &mut direct, &mut LastSeries::default());
         assert_eq!(plain, direct);
         // The buffers are reused: a second encode of the same batch is identical.
         assert_eq!(encoder.encode(&batch).unwrap().body, &body[..]);
+    }
+
+    /// The decoded request of `encoded`.
+    fn decode(encoded: &Encoded<'_>) -> WriteRequest {
+        let plain = snap::raw::Decoder::new()
+            .decompress_vec(encoded.body)
+            .unwrap();
+        WriteRequest::decode(&plain[..]).unwrap()
+    }
+
+    /// `(labels, value bits, timestamp)` of every sample of a request.
+    fn samples(request: &WriteRequest) -> Vec<(String, u64, i64)> {
+        request
+            .timeseries
+            .iter()
+            .flat_map(|series| {
+                let labels: Vec<String> = series
+                    .labels
+                    .iter()
+                    .map(|l| format!("{}={}", l.name, l.value))
+                    .collect();
+                let labels = labels.join(",");
+                series
+                    .samples
+                    .iter()
+                    .map(move |s| (labels.clone(), s.value.to_bits(), s.timestamp))
+            })
+            .collect()
+    }
+
+    fn interfaces(batch: &mut Batch, timestamp: i64, devices: &[&str]) {
+        batch.begin(timestamp);
+        let mut family = batch.family("node_network_up", "h", Kind::Gauge);
+        for device in devices {
+            family.series().label("device", device).value(1.0);
+        }
+    }
+
+    #[test]
+    fn a_series_gone_since_the_last_request_gets_one_stale_marker() {
+        let (mut batch, mut encoder) = (Batch::new(), Encoder::new());
+        interfaces(&mut batch, 1_000, &["eth0", "eth1", "veth9"]);
+        let first = encoder.encode(&batch).unwrap();
+        assert_eq!((first.samples, first.stale), (3, 0));
+        interfaces(&mut batch, 2_000, &["eth0", "eth1"]);
+        let second = encoder.encode(&batch).unwrap();
+        assert_eq!((second.samples, second.stale), (3, 1));
+        let sent = samples(&decode(&second));
+        assert_eq!(
+            sent,
+            [
+                (
+                    "__name__=node_network_up,device=eth0".to_owned(),
+                    1.0f64.to_bits(),
+                    2_000
+                ),
+                (
+                    "__name__=node_network_up,device=eth1".to_owned(),
+                    1.0f64.to_bits(),
+                    2_000
+                ),
+                (
+                    "__name__=node_network_up,device=veth9".to_owned(),
+                    STALE_NAN,
+                    2_000
+                ),
+            ]
+        );
+        // Once: the next request has no marker for it.
+        interfaces(&mut batch, 3_000, &["eth0", "eth1"]);
+        assert_eq!(encoder.encode(&batch).unwrap().stale, 0);
+        // A value that is NaN is not a stale marker.
+        assert_ne!(f64::NAN.to_bits(), STALE_NAN);
+    }
+
+    #[test]
+    fn a_clean_stop_marks_every_series_of_the_last_request_stale() {
+        let (mut batch, mut encoder) = (Batch::new(), Encoder::new());
+        assert!(encoder.encode_all_stale(5).is_none(), "nothing sent yet");
+        interfaces(&mut batch, 1_000, &["eth0", "lo"]);
+        encoder.encode(&batch).unwrap();
+        let stop = encoder.encode_all_stale(1_500).unwrap().unwrap();
+        assert_eq!((stop.samples, stop.stale), (2, 2));
+        let sent = samples(&decode(&stop));
+        assert!(
+            sent.iter().all(|(_, v, t)| *v == STALE_NAN && *t == 1_500),
+            "{sent:?}"
+        );
+        assert_eq!(sent.len(), 2);
+        assert!(encoder.encode_all_stale(2_000).is_none(), "marked once");
     }
 }

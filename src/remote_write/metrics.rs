@@ -16,7 +16,12 @@ pub struct Report {
     pub queue_bytes: usize,
     pub queue_batches: usize,
     pub missed_ticks: u64,
+    /// Cycles skipped because the wall clock was not past the last batch's timestamp.
+    pub clock_backward: u64,
 }
+
+/// What every family written here starts with: names no collector may write.
+pub const PREFIX: &str = "sc_agent_";
 
 /// Reasons a sample is dropped, as `sc_agent_samples_dropped_total{reason}`.
 pub const DROP_REASONS: [&str; 3] = ["queue_full", "rejected", "shutdown"];
@@ -79,6 +84,13 @@ pub fn write(report: &Report, out: &mut Batch) {
     )
     .sample(&[], report.missed_ticks as f64);
     out.family(
+        "sc_agent_clock_backward_total",
+        "Cycles skipped because the wall clock had stepped back behind the last batch's \
+         timestamp (a receiver rejects samples that are not newer).",
+        Kind::Counter,
+    )
+    .sample(&[], report.clock_backward as f64);
+    out.family(
         "sc_agent_build_info",
         "A metric with a constant '1' value labeled by the version of sc-agent.",
         Kind::Gauge,
@@ -104,6 +116,7 @@ mod tests {
             queue_bytes: 512,
             queue_batches: 2,
             missed_ticks: 1,
+            clock_backward: 4,
         };
         let mut batch = Batch::new();
         batch.begin(0);
@@ -121,10 +134,12 @@ mod tests {
             "# TYPE sc_agent_queue_bytes gauge\nsc_agent_queue_bytes 512\n",
             "sc_agent_queue_batches 2\n",
             "# TYPE sc_agent_missed_ticks_total counter\nsc_agent_missed_ticks_total 1\n",
+            "# TYPE sc_agent_clock_backward_total counter\nsc_agent_clock_backward_total 4\n",
             "sc_agent_build_info{version=\"",
         ] {
             assert!(text.contains(line), "{line}\n---\n{text}");
         }
         assert_eq!(text.matches("sc_agent_send_failures_total{").count(), 8);
+        assert!(batch.families().all(|f| f.name().starts_with(PREFIX)));
     }
 }

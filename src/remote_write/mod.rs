@@ -60,6 +60,8 @@ pub mod http;
 pub mod metrics;
 pub mod queue;
 mod sender;
+pub mod spool;
+pub mod stale;
 #[cfg(feature = "tls")]
 pub mod tls;
 
@@ -172,6 +174,8 @@ pub struct RemoteWrite {
     encoder: encode::Encoder,
     sender: Option<JoinHandle<()>>,
     max_bytes: usize,
+    /// The timestamp of the last request queued.
+    last_timestamp_ms: Option<i64>,
 }
 
 impl Default for RemoteWrite {
@@ -210,6 +214,7 @@ impl RemoteWrite {
             encoder: encode::Encoder::new(),
             sender: None,
             max_bytes,
+            last_timestamp_ms: None,
         }
     }
 
@@ -257,7 +262,8 @@ impl RemoteWrite {
         notes.emit();
     }
 
-    /// Encodes `batch` and queues it for the sender. Never waits on the network.
+    /// Encodes `batch` (with stale markers for the series of the last batch it
+    /// lacks) and queues it for the sender. Never waits on the network.
     pub fn push(&mut self, batch: &Batch) {
         let encoded = match self.encoder.encode(batch) {
             Ok(encoded) => encoded,
@@ -272,11 +278,47 @@ impl RemoteWrite {
             timestamp_ms: batch.timestamp_ms(),
         };
         log::trace!(
-            "queued {} samples: {} protobuf bytes, {} compressed",
+            "queued {} samples ({} stale markers): {} protobuf bytes, {} compressed",
             entry.samples,
+            encoded.stale,
             encoded.raw_len,
             entry.body.len()
         );
+        self.last_timestamp_ms = Some(batch.timestamp_ms());
+        self.enqueue(entry);
+    }
+
+    /// Queues a request marking every series of the last batch stale, for a clean
+    /// stop: Prometheus then shows the host's series as gone at once. Its timestamp
+    /// is `now_ms`, or just after the last batch's if the clock says otherwise (a
+    /// sample must be newer than the last one of its series).
+    pub fn mark_all_stale(&mut self, now_ms: i64) {
+        let Some(last) = self.last_timestamp_ms else {
+            return;
+        };
+        let timestamp_ms = now_ms.max(last.saturating_add(1));
+        let encoded = match self.encoder.encode_all_stale(timestamp_ms) {
+            None => return,
+            Some(Ok(encoded)) => encoded,
+            Some(Err(e)) => {
+                log::error!("cannot compress the stale markers: {e}");
+                return;
+            }
+        };
+        log::debug!(
+            "queued {} stale markers for the last batch's series",
+            encoded.samples
+        );
+        let entry = QueuedBatch {
+            body: encoded.body.to_vec(),
+            samples: encoded.samples as u64,
+            timestamp_ms,
+        };
+        self.last_timestamp_ms = Some(timestamp_ms);
+        self.enqueue(entry);
+    }
+
+    fn enqueue(&mut self, entry: QueuedBatch) {
         let mut notes = Notes::default();
         let mut state = lock(&self.shared);
         let dropped = state.queue.push(entry);
@@ -364,7 +406,7 @@ impl RemoteWrite {
 }
 
 /// `2026-11-25T14:37:33.123Z`-style text for a cycle timestamp, for logs.
-fn format_timestamp(ms: i64) -> String {
+pub(crate) fn format_timestamp(ms: i64) -> String {
     let mut text = String::new();
     let time = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     crate::logging::push_rfc3339(time, &mut text);

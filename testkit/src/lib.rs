@@ -7,8 +7,9 @@
 //!   `tests/fuzz_regressions.rs`;
 //! - with the `peers` feature (the default): the real binary and its peers:
 //!   [`bin`] and [`Agent`] (a running agent with captured output), [`TempDir`],
-//!   loopback helpers, an [`Exposition`] reader, the fault-injecting remote write
-//!   [`receiver`] (optionally TLS), and the [`soak`] run (also the `soak` binary,
+//!   loopback helpers, an [`Exposition`] reader, a real [`Prometheus`] with its
+//!   remote write receiver, the fault-injecting remote write [`receiver`]
+//!   (optionally TLS), and the [`soak`] run (also the `soak` binary,
 //!   `scripts/soak.sh`).
 //!
 //! Nothing here ships: it is a dev-dependency of the agent only.
@@ -25,6 +26,8 @@ mod net;
 #[cfg(feature = "peers")]
 mod process;
 #[cfg(feature = "peers")]
+mod prometheus;
+#[cfg(feature = "peers")]
 pub mod receiver;
 #[cfg(feature = "peers")]
 pub mod soak;
@@ -38,6 +41,8 @@ pub use exposition::{Exposition, Sample};
 pub use net::{free_port, http_get, https_get, wait_for_port};
 #[cfg(feature = "peers")]
 pub use process::*;
+#[cfg(feature = "peers")]
+pub use prometheus::{percent_encode, Prometheus, PROMETHEUS_WAIT};
 pub use tempdir::TempDir;
 
 /// The project's root directory (the agent's Cargo.toml).

@@ -68,12 +68,16 @@ pub struct Agent {
     child: Child,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
+    /// The threads copying stdout and stderr; they end at the pipes' end of file.
+    readers: [std::thread::JoinHandle<()>; 2],
 }
 
-fn capture(mut stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
+fn capture(
+    mut stream: impl Read + Send + 'static,
+) -> (Arc<Mutex<String>>, std::thread::JoinHandle<()>) {
     let text = Arc::new(Mutex::new(String::new()));
     let sink = Arc::clone(&text);
-    std::thread::spawn(move || {
+    let reader = std::thread::spawn(move || {
         let mut chunk = [0u8; 8192];
         while let Ok(n) = stream.read(&mut chunk) {
             if n == 0 {
@@ -84,7 +88,7 @@ fn capture(mut stream: impl Read + Send + 'static) -> Arc<Mutex<String>> {
                 .push_str(&String::from_utf8_lossy(&chunk[..n]));
         }
     });
-    text
+    (text, reader)
 }
 
 impl Agent {
@@ -104,12 +108,13 @@ impl Agent {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn sc-agent");
-        let stdout = capture(child.stdout.take().unwrap());
-        let stderr = capture(child.stderr.take().unwrap());
+        let (stdout, out_reader) = capture(child.stdout.take().unwrap());
+        let (stderr, err_reader) = capture(child.stderr.take().unwrap());
         Agent {
             child,
             stdout,
             stderr,
+            readers: [out_reader, err_reader],
         }
     }
 
@@ -146,8 +151,15 @@ impl Agent {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
-                // Let the capture threads read what is left in the pipes.
-                std::thread::sleep(Duration::from_millis(50));
+                // Let the capture threads read what is left in the pipes, up to their
+                // end of file (a fixed pause loses output on a loaded machine); a
+                // grandchild keeping a pipe open would hold it, hence the bound.
+                let drained = Instant::now();
+                while !self.readers.iter().all(|r| r.is_finished())
+                    && drained.elapsed() < Duration::from_secs(10)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return Some(status);
             }
             if start.elapsed() > timeout {

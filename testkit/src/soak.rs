@@ -329,10 +329,13 @@ pub fn run(options: &Options) -> Report {
             }
         }
         report.sent = accepted.values().map(|&s| s as u64).sum();
-        let last = received
-            .iter()
-            .rev()
-            .find(|r| r.accepted() && !r.series.is_empty());
+        // The last batch of metrics: the request the clean stop sends after it holds
+        // only stale markers.
+        let last = received.iter().rev().find(|r| {
+            r.accepted()
+                && r.value("sc_agent_build_info", &[])
+                    .is_some_and(f64::is_finite)
+        });
         let Some(last) = last else {
             fail(&mut report, "no batch received".into());
             return;

@@ -4,5 +4,7 @@
 
 pub mod collectors;
 pub mod config;
+pub mod dbus;
 pub mod duration;
 pub mod encode;
+pub mod exposition;
