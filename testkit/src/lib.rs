@@ -32,6 +32,8 @@ pub mod receiver;
 #[cfg(feature = "peers")]
 pub mod soak;
 mod tempdir;
+#[cfg(feature = "peers")]
+pub mod victoria;
 
 #[cfg(feature = "peers")]
 pub use config::{base_config, collectors_only, indent};
@@ -44,6 +46,8 @@ pub use process::*;
 #[cfg(feature = "peers")]
 pub use prometheus::{percent_encode, Prometheus, PROMETHEUS_WAIT};
 pub use tempdir::TempDir;
+#[cfg(feature = "peers")]
+pub use victoria::VictoriaMetrics;
 
 /// The project's root directory (the agent's Cargo.toml).
 pub fn project_root() -> &'static std::path::Path {

@@ -12,7 +12,8 @@ pub const PROMETHEUS_WAIT: Duration = Duration::from_secs(60);
 
 /// A Prometheus that accepts remote write; killed on drop.
 pub struct Prometheus {
-    child: Child,
+    /// `None` while stopped (an outage).
+    child: Option<Child>,
     port: u16,
     dir: TempDir,
 }
@@ -25,27 +26,52 @@ impl Prometheus {
 
     /// One with this configuration file (`scrape_configs:` for peers to scrape).
     pub fn start_with(config: &str) -> Prometheus {
-        let binary = require("prometheus");
         let dir = TempDir::new();
-        let config = dir.write("prometheus.yml", config);
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        dir.write("prometheus.yml", config);
+        let mut prometheus = Prometheus {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        prometheus.resume();
+        prometheus
+    }
+
+    /// Stops it (an outage: the port refuses connections); its data stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data after [`Prometheus::stop`].
+    pub fn resume(&mut self) {
+        self.stop();
+        let binary = require("prometheus");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("prometheus.log"))
+            .unwrap();
         let child = Command::new(binary)
-            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--config.file={}",
+                self.dir.path().join("prometheus.yml").display()
+            ))
             .arg(format!(
                 "--storage.tsdb.path={}",
-                dir.path().join("data").display()
+                self.dir.path().join("data").display()
             ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
             .arg("--web.enable-remote-write-receiver")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start prometheus");
-        let mut prometheus = Prometheus { child, port, dir };
-        prometheus.wait_ready();
-        prometheus
+        self.child = Some(child);
+        self.wait_ready();
     }
 
     /// What Prometheus logged so far.
@@ -56,7 +82,7 @@ impl Prometheus {
     fn wait_ready(&mut self) {
         let start = Instant::now();
         while start.elapsed() < PROMETHEUS_WAIT {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("prometheus exited ({status}):\n{}", self.log());
             }
             let ready = minreq::get(format!("http://127.0.0.1:{}/-/ready", self.port))
@@ -114,8 +140,7 @@ impl Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
