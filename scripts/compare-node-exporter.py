@@ -117,6 +117,8 @@ CASE_NOTES = {
     "selinux_malformed": "1.5's go-selinux reads the host's own /sys/fs/selinux",
     "schedstat_malformed": "procfs drops a short cpu line silently; the agent fails",
     "conntrack_malformed": "a failing collector's earlier series are rolled back",
+    "processes_absent": "a failing collector's earlier series are rolled back "
+                        "(node_exporter keeps node_processes_threads 0)",
     "textfile": "the case reads several directories and a glob, which 1.5's single "
                 "--collector.textfile.directory cannot; scripts/compare-textfile.py "
                 "compares node_exporter's own textfile cases one directory at a time",

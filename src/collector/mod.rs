@@ -61,6 +61,8 @@ collectors! {
     xfs: Xfs = on,
     nfs: Nfs = on,
     btrfs: Btrfs = on,
+    // Off by default, as in node_exporter: a walk of every process (processes).
+    processes: Processes = off,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }
