@@ -1,7 +1,8 @@
 //! CPU per cycle of the collectors node_exporter keeps off by default because of what
 //! they walk: `processes` (every process's `stat`, and its threads'), against the floor
 //! of merely making node_exporter's reads (every `stat`, every `task/` listed, every
-//! other thread's `stat`) in the same process, with std's file and directory calls.
+//! other thread's `stat`) in the same process, with std's file and directory calls;
+//! and `interrupts` on this machine's /proc/interrupts, against reading the file.
 //!
 //! ```text
 //! cargo bench --bench procs_cycle -- [--cycles N] [--procfs PATH] [--generate N] [--spawn N]
@@ -16,6 +17,7 @@
 
 use nix::time::{clock_gettime, ClockId};
 use sc_agent::batch::Batch;
+use sc_agent::collector::interrupts::{self, Interrupts};
 use sc_agent::collector::processes::{Options, Processes};
 use sc_agent::collector::Collector;
 use sc_agent_testkit::procfs::write_process_table;
@@ -183,6 +185,23 @@ fn main() {
         "cpu_ratio {:.2}",
         cost.as_secs_f64() / floor.as_secs_f64().max(1e-9)
     );
+
+    let mut interrupts = Interrupts::new(Path::new("/proc"), &interrupts::Options::default());
+    let mut failed = 0;
+    let (cost, allocations) = per_cycle(cycles, || {
+        batch.begin(0);
+        failed += usize::from(interrupts.collect(&mut batch).is_err());
+    });
+    let (floor, _) = per_cycle(cycles, || {
+        buf.clear();
+        let read =
+            std::fs::File::open("/proc/interrupts").and_then(|mut f| f.read_to_end(&mut buf));
+        files = read.map_or(0, |_| 1);
+    });
+    println!("interrupts_series {} (failed {failed})", batch.len());
+    println!("interrupts_cycle_cpu_us {:.1}", cost.as_secs_f64() * 1e6);
+    println!("interrupts_allocations_per_cycle {allocations:.2}");
+    println!("interrupts_floor_cpu_us {:.1}", floor.as_secs_f64() * 1e6);
     for child in &mut children {
         let _ = child.kill();
         let _ = child.wait();

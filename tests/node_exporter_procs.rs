@@ -5,7 +5,8 @@
 //! two reads, the same families and limits, and counts within a tolerance.
 //!
 //! sc-agent follows node_exporter 1.12; for these collectors 1.12 changes nothing 1.5
-//! shows on these trees (each module doc says what 1.12 added).
+//! shows on these trees but aarch64's interrupt rows, checked as such (each module
+//! doc says what 1.12 added).
 
 use sc_agent_testkit as common;
 
@@ -218,5 +219,58 @@ fn processes_match_node_exporter_on_this_machine() {
                 sample.value
             );
         }
+    }
+}
+
+#[test]
+fn interrupts_match_node_exporter_on_the_fixture_trees() {
+    for case in ["interrupts", "interrupts_absent", "interrupts_malformed"] {
+        let procfs = common::fixtures().join(case).join("proc");
+        assert_same_over("interrupts", "node_interrupts_", &procfs);
+    }
+    // aarch64's IPI rows, whose first count touches the colon: 1.12 splits at the
+    // colon, as the agent does; 1.5 splits at blanks and fails.
+    let procfs = common::fixtures().join("interrupts_aarch64/proc");
+    let (_node_exporter, port) = start_node_exporter("interrupts", &procfs);
+    assert_eq!(success(&scrape(port), "interrupts"), Some(0.0));
+    let ours = agent_once("interrupts", &procfs);
+    assert_eq!(success(&ours, "interrupts"), Some(1.0));
+    let reschedule = [
+        ("cpu", "0"),
+        ("type", "IPI0"),
+        ("info", "Rescheduling interrupts"),
+    ];
+    assert_eq!(
+        ours.value("node_interrupts_total", &reschedule),
+        Some(2_768_808_080.0)
+    );
+    assert_eq!(ours.find("node_interrupts_total").count(), 58 * 8);
+}
+
+#[test]
+fn interrupts_match_node_exporter_on_this_machine() {
+    let (_node_exporter, port) = start_node_exporter("interrupts", Path::new("/proc"));
+    let before = scrape(port);
+    let ours = agent_once("interrupts", Path::new("/proc"));
+    let after = scrape(port);
+    assert_eq!(success(&ours, "interrupts"), Some(1.0));
+    assert_same_help_and_type(&before, &ours, "node_interrupts_");
+    let (low, mine, high) = (
+        series(&before, "node_interrupts_"),
+        series(&ours, "node_interrupts_"),
+        series(&after, "node_interrupts_"),
+    );
+    assert_eq!(
+        mine.keys().collect::<Vec<_>>(),
+        low.keys().collect::<Vec<_>>()
+    );
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    assert!(mine.len() >= cpus, "{} series", mine.len());
+    for (key, value) in &mine {
+        let (low, high) = (low[key], high[key]);
+        assert!(
+            low <= *value && *value <= high,
+            "{key:?}: node_exporter read {low} then {high}, sc-agent {value}"
+        );
     }
 }
