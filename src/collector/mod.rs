@@ -61,6 +61,10 @@ collectors! {
     xfs: Xfs = on,
     nfs: Nfs = on,
     btrfs: Btrfs = on,
+    // Off by default, as in node_exporter: a walk of every process (processes), a
+    // series per interrupt and CPU (interrupts).
+    processes: Processes = off,
+    interrupts: Interrupts = off,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }

@@ -1,7 +1,7 @@
 //! A real Prometheus (Debian's `prometheus`, 2.42) as a test peer: started on a free
 //! loopback port with a temporary TSDB and its remote write receiver on, over HTTP or
 //! HTTPS (`--web.config.file`, mutual TLS if it says so), queried through its HTTP
-//! API, killed on drop.
+//! API, stopped and resumed on the same port and data for outages, killed on drop.
 
 use crate::{free_port, http_get, https_get, require, TempDir};
 use serde_json::Value;
@@ -14,10 +14,11 @@ pub const PROMETHEUS_WAIT: Duration = Duration::from_secs(60);
 
 /// A Prometheus that accepts remote write; killed on drop.
 pub struct Prometheus {
-    child: Child,
+    /// `None` while stopped (an outage).
+    child: Option<Child>,
     port: u16,
     dir: TempDir,
-    /// Serving HTTPS: how the tests' own requests connect.
+    /// Serving HTTPS (`web.yml` in `dir`): how the tests' own requests connect.
     tls: Option<Arc<rustls::ClientConfig>>,
 }
 
@@ -42,39 +43,65 @@ impl Prometheus {
     }
 
     fn launch(config: &str, tls: Option<(&str, Arc<rustls::ClientConfig>)>) -> Prometheus {
-        let binary = require("prometheus");
         let dir = TempDir::new();
-        let config = dir.write("prometheus.yml", config);
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-        let mut command = Command::new(binary);
-        command
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--web.enable-remote-write-receiver");
+        dir.write("prometheus.yml", config);
         let tls = tls.map(|(web_config, client)| {
-            let path = dir.write("web.yml", web_config);
-            command.arg(format!("--web.config.file={}", path.display()));
+            dir.write("web.yml", web_config);
             client
         });
+        let mut prometheus = Prometheus {
+            child: None,
+            port: free_port(),
+            dir,
+            tls,
+        };
+        prometheus.resume();
+        prometheus
+    }
+
+    /// Stops it (an outage: the port refuses connections); its data stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts it again on the same port and data after [`Prometheus::stop`].
+    pub fn resume(&mut self) {
+        self.stop();
+        let binary = require("prometheus");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("prometheus.log"))
+            .unwrap();
+        let mut command = Command::new(binary);
+        command
+            .arg(format!(
+                "--config.file={}",
+                self.dir.path().join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                self.dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .arg("--web.enable-remote-write-receiver");
+        if self.tls.is_some() {
+            command.arg(format!(
+                "--web.config.file={}",
+                self.dir.path().join("web.yml").display()
+            ));
+        }
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("start prometheus");
-        let mut prometheus = Prometheus {
-            child,
-            port,
-            dir,
-            tls,
-        };
-        prometheus.wait_ready();
-        prometheus
+        self.child = Some(child);
+        self.wait_ready();
     }
 
     /// Its loopback port.
@@ -90,7 +117,7 @@ impl Prometheus {
     fn wait_ready(&mut self) {
         let start = Instant::now();
         while start.elapsed() < PROMETHEUS_WAIT {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("prometheus exited ({status}):\n{}", self.log());
             }
             if self.get("/-/ready").is_ok() {
@@ -149,8 +176,7 @@ impl Prometheus {
 
 impl Drop for Prometheus {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop();
     }
 }
 
