@@ -42,7 +42,7 @@ pub use config::{base_config, collectors_only, indent};
 #[cfg(feature = "peers")]
 pub use exposition::{Exposition, Sample};
 #[cfg(feature = "peers")]
-pub use net::{free_port, http_get, wait_for_port};
+pub use net::{free_port, http_get, https_get, wait_for_port};
 #[cfg(feature = "peers")]
 pub use process::*;
 #[cfg(feature = "peers")]

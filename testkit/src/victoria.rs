@@ -7,7 +7,7 @@
 //! answering from an earlier one's cache.
 
 use crate::prometheus::percent_encode;
-use crate::{free_port, require, TempDir};
+use crate::{free_port, http_get, require, TempDir};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -67,11 +67,7 @@ impl VictoriaMetrics {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
                 panic!("victoria-metrics exited ({status}):\n{}", self.log());
             }
-            let ready = minreq::get(format!("http://127.0.0.1:{}/health", self.port))
-                .with_timeout(2)
-                .send()
-                .is_ok_and(|r| r.status_code == 200);
-            if ready {
+            if http_get(self.port, "/health").is_ok() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -90,14 +86,10 @@ impl VictoriaMetrics {
 
     /// The `result` array of an instant query at the present time.
     pub fn query(&self, promql: &str) -> Vec<Value> {
-        let url = format!(
-            "http://127.0.0.1:{}/api/v1/query?query={}",
-            self.port,
-            percent_encode(promql)
-        );
-        let response = minreq::get(url).with_timeout(10).send().expect("query");
-        let body: Value = serde_json::from_str(response.as_str().unwrap_or("{}"))
-            .unwrap_or_else(|e| panic!("{promql}: {e}"));
+        let path = format!("/api/v1/query?query={}", percent_encode(promql));
+        let response = http_get(self.port, &path).expect("query");
+        let body: Value =
+            serde_json::from_str(&response).unwrap_or_else(|e| panic!("{promql}: {e}"));
         assert_eq!(body["status"], "success", "{promql}: {body}");
         body["data"]["result"]
             .as_array()
@@ -109,23 +101,15 @@ impl VictoriaMetrics {
     /// and `end_ms`: `(labels, [(timestamp_ms, value)])`, from `/api/v1/export`.
     pub fn export(&self, selector: &str, start_ms: i64, end_ms: i64) -> Vec<Value> {
         // Samples must be flushed to be exported: ask for it.
-        let _ = minreq::get(format!(
-            "http://127.0.0.1:{}/internal/force_flush",
-            self.port
-        ))
-        .with_timeout(10)
-        .send();
-        let url = format!(
-            "http://127.0.0.1:{}/api/v1/export?match[]={}&start={}&end={}",
-            self.port,
+        let _ = http_get(self.port, "/internal/force_flush");
+        let path = format!(
+            "/api/v1/export?match[]={}&start={}&end={}",
             percent_encode(selector),
             start_ms as f64 / 1000.0,
             end_ms as f64 / 1000.0
         );
-        let response = minreq::get(url).with_timeout(10).send().expect("export");
+        let response = http_get(self.port, &path).expect("export");
         response
-            .as_str()
-            .unwrap_or_default()
             .lines()
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
