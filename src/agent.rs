@@ -9,9 +9,9 @@ use crate::output::Output;
 use crate::remote_write::{metrics, RemoteWrite};
 use crate::signals::Signals;
 use crate::ticker::Ticker;
+use crate::wallclock::now_ms;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::io;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The running agent. A reload applies a new config to each part in place: the
 /// registry keeps the collectors whose settings did not change (with their state),
@@ -40,14 +40,6 @@ struct ClockGuard {
     skipped: u64,
     /// Cycles skipped in the current episode.
     behind: u64,
-}
-
-/// The wall clock in milliseconds since the epoch: the one timestamp of a cycle.
-fn now_ms() -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// Reads the config (file, then environment) and resolves the identity.
@@ -106,11 +98,8 @@ impl Agent {
         }
         self.batch.begin(timestamp_ms);
         self.registry.collect(&mut self.batch);
-        let (stats, queue_bytes, queue_batches) = self.delivery.snapshot();
         let report = metrics::Report {
-            stats,
-            queue_bytes,
-            queue_batches,
+            delivery: self.delivery.snapshot(timestamp_ms),
             missed_ticks: self.missed_ticks,
             clock_backward: self.clock.skipped,
         };
@@ -125,7 +114,7 @@ impl Agent {
             return;
         }
         let timeout = self.config.remote_write.shutdown_timeout;
-        let (_, _, queued) = self.delivery.snapshot();
+        let queued = self.delivery.snapshot(now_ms()).queue_batches;
         if queued > 0 {
             log::info!(
                 "sending {queued} queued batch(es) before exiting (shutdown_timeout {timeout})"
@@ -135,7 +124,13 @@ impl Agent {
             self.delivery.mark_all_stale(now_ms());
         }
         let unsent = self.delivery.shutdown(timeout.as_duration());
-        if unsent.samples == 0 {
+        if unsent.samples == 0 && unsent.spooled > 0 {
+            log::info!(
+                "remote write: 0 samples left unsent; {} batch(es) wait in the spool for \
+                 the next start",
+                unsent.spooled
+            );
+        } else if unsent.samples == 0 {
             log::info!("remote write queue flushed: 0 samples left unsent");
         } else {
             log::warn!(

@@ -20,6 +20,7 @@ pub mod relabel;
 pub mod remote_write;
 pub mod signals;
 pub mod ticker;
+pub mod wallclock;
 
 #[cfg(test)]
 pub(crate) mod testing;

@@ -491,10 +491,11 @@ fn past_the_queue_cap_the_oldest_are_dropped_and_the_newest_kept() {
     let healthy = Arc::new(AtomicBool::new(false));
     let receiver = Receiver::start(down_until(&healthy));
     let dir = TempDir::new();
+    // Memory only: with a spool the backlog goes to disk (tests/durability.rs).
     let agent = start(
         &dir,
         &with_remote_write(&receiver.url(), "queue:\n  max_bytes: 2KiB\n", ""),
-        &[],
+        &[("SC_SPOOL_DIRECTORY", "")],
     );
     // Down for 3 seconds: about 15 batches for a queue that holds a few.
     receiver.wait_for(WAIT, "an outage of 3s", |r| {
@@ -605,10 +606,11 @@ fn sigterm_flushes_the_backlog_when_the_endpoint_comes_back_in_time() {
 fn sigterm_gives_up_after_shutdown_timeout_and_says_what_is_unsent() {
     let receiver = Receiver::start(|_| Reply::status(503, "down"));
     let dir = TempDir::new();
+    // Memory only: with a spool what is left goes there (tests/durability.rs).
     let mut agent = start(
         &dir,
         &with_remote_write(&receiver.url(), "shutdown_timeout: 1s\n", ""),
-        &[],
+        &[("SC_SPOOL_DIRECTORY", "")],
     );
     receiver.wait_for(WAIT, "a few attempts", |r| r.len() >= 3);
     let sent = Instant::now();

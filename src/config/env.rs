@@ -129,6 +129,15 @@ pub(super) const ENV_OVERRIDES: &[EnvOverride] = &[
         },
     },
     EnvOverride {
+        name: "SC_SPOOL_DIRECTORY",
+        // An empty value turns the spool off, as in the file.
+        apply: |c, v| {
+            c.remote_write.spool.directory =
+                Some(PathBuf::from(v.trim())).filter(|p| !p.as_os_str().is_empty());
+            Ok(())
+        },
+    },
+    EnvOverride {
         name: "SC_TLS_CA_FILE",
         apply: |c, v| {
             c.remote_write.tls.ca_file = Some(PathBuf::from(text(v)?));

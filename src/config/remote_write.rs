@@ -34,7 +34,14 @@ pub struct RemoteWriteConfig {
     /// at once instead of for five more minutes. A restart then shows a gap of one
     /// interval; set it to `false` where that matters more.
     pub stale_markers_on_shutdown: bool,
+    /// Batches older than this are dropped and counted
+    /// (`sc_agent_samples_dropped_total{reason="too_old"}`) instead of sent (default:
+    /// off, everything is sent). Set it below what the ingestor still accepts, so a
+    /// backlog after days offline does not replay what would be rejected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_sample_age: Option<Millis>,
     pub queue: QueueOptions,
+    pub spool: SpoolOptions,
     /// HTTP basic authentication; excludes `bearer_token_file`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub basic_auth: Option<BasicAuth>,
@@ -61,7 +68,9 @@ impl Default for RemoteWriteConfig {
             max_backoff: Millis::from_millis(5_000),
             shutdown_timeout: Millis::from_millis(10_000),
             stale_markers_on_shutdown: true,
+            max_sample_age: None,
             queue: QueueOptions::default(),
+            spool: SpoolOptions::default(),
             basic_auth: None,
             bearer_token_file: None,
             bearer_token: Secret::default(),
@@ -88,6 +97,56 @@ impl Default for QueueOptions {
         QueueOptions {
             max_bytes: Bytes(4 << 20),
         }
+    }
+}
+
+/// The disk spool behind the memory queue: what could not be delivered yet, kept
+/// across restarts, crashes and power cuts.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SpoolOptions {
+    /// Where (default `/var/lib/sc-agent/spool`, the systemd unit's state directory);
+    /// empty: no spool, memory only. Created 0700 if missing. Normal operation
+    /// writes nothing there: only batches the endpoint did not take yet.
+    #[serde(with = "optional_path")]
+    pub directory: Option<PathBuf>,
+    /// The most bytes kept on disk (default `256MiB`); past it the oldest batches
+    /// are dropped and counted (`sc_agent_samples_dropped_total{reason="spool_full"}`).
+    pub max_bytes: Bytes,
+}
+
+impl Default for SpoolOptions {
+    fn default() -> Self {
+        SpoolOptions {
+            directory: Some(PathBuf::from(DEFAULT_SPOOL_DIRECTORY)),
+            max_bytes: Bytes(256 << 20),
+        }
+    }
+}
+
+/// The spool's default directory: the systemd unit's `StateDirectory=sc-agent`.
+pub const DEFAULT_SPOOL_DIRECTORY: &str = "/var/lib/sc-agent/spool";
+/// The smallest `spool.max_bytes`: a few batches.
+pub const MIN_SPOOL_BYTES: Bytes = Bytes(64 << 10);
+
+/// A path where the empty string means none (`directory: ""` turns the spool off).
+mod optional_path {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::path::PathBuf;
+
+    pub fn serialize<S: Serializer>(path: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(
+            &path
+                .as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+        let text = Option::<String>::deserialize(d)?.unwrap_or_default();
+        Ok(Some(text)
+            .filter(|t| !t.trim().is_empty())
+            .map(PathBuf::from))
     }
 }
 
@@ -163,6 +222,33 @@ impl RemoteWriteConfig {
                 "remote_write.queue.max_bytes: {} is too small, expected at least {MIN_QUEUE_BYTES}",
                 self.queue.max_bytes
             ));
+        }
+        if self.spool.directory.is_some() && self.spool.max_bytes < MIN_SPOOL_BYTES {
+            return Err(format!(
+                "remote_write.spool.max_bytes: {} is too small, expected at least {MIN_SPOOL_BYTES}",
+                self.spool.max_bytes
+            ));
+        }
+        if self
+            .spool
+            .directory
+            .as_ref()
+            .is_some_and(|d| d.is_relative())
+        {
+            return Err(
+                "remote_write.spool.directory: expected an absolute path (or \"\" for none)"
+                    .to_owned(),
+            );
+        }
+        if self
+            .max_sample_age
+            .is_some_and(|age| age.as_duration().is_zero())
+        {
+            return Err(
+                "remote_write.max_sample_age: expected a duration above 0s (or no field \
+                 to send every sample)"
+                    .to_owned(),
+            );
         }
         if let Some(auth) = &self.basic_auth {
             if auth.username.is_empty() || auth.username.contains(':') {

@@ -99,6 +99,8 @@ pub struct Target {
     pub timeout: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
+    /// Batches older than this are dropped instead of sent.
+    pub max_sample_age: Option<Duration>,
 }
 
 /// The protocol's headers, the same on every request.
@@ -163,6 +165,7 @@ impl Target {
             timeout: rw.timeout.as_duration(),
             min_backoff: rw.min_backoff.as_duration(),
             max_backoff: rw.max_backoff.as_duration(),
+            max_sample_age: rw.max_sample_age.map(|age| age.as_duration()),
         })
     }
 

@@ -6,15 +6,13 @@
 //! stdout mode the same families are written, the queue figures at 0.
 
 use super::client::Reason;
-use super::Stats;
+use super::Snapshot;
 use crate::batch::{Batch, Kind};
 
 /// The figures one cycle reports.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Report {
-    pub stats: Stats,
-    pub queue_bytes: usize,
-    pub queue_batches: usize,
+    pub delivery: Snapshot,
     pub missed_ticks: u64,
     /// Cycles skipped because the wall clock was not past the last batch's timestamp.
     pub clock_backward: u64,
@@ -24,10 +22,19 @@ pub struct Report {
 pub const PREFIX: &str = "sc_agent_";
 
 /// Reasons a sample is dropped, as `sc_agent_samples_dropped_total{reason}`.
-pub const DROP_REASONS: [&str; 3] = ["queue_full", "rejected", "shutdown"];
+pub const DROP_REASONS: [&str; 5] = [
+    "queue_full",
+    "rejected",
+    "shutdown",
+    "too_old",
+    "spool_full",
+];
+
+/// Reasons of `sc_agent_spool_errors_total{reason}`, all written from the start.
+pub const SPOOL_ERROR_REASONS: [&str; 5] = ["full", "read_only", "permission", "missing", "io"];
 
 pub fn write(report: &Report, out: &mut Batch) {
-    let stats = &report.stats;
+    let stats = &report.delivery.stats;
     out.family(
         "sc_agent_samples_sent_total",
         "Samples delivered to the remote write endpoint (acknowledged with 2xx).",
@@ -54,13 +61,17 @@ pub fn write(report: &Report, out: &mut Batch) {
     let mut dropped = out.family(
         "sc_agent_samples_dropped_total",
         "Samples that will never be delivered, by reason: queue_full (oldest dropped \
-         past queue.max_bytes), rejected (4xx answer), shutdown (unsent at exit).",
+         past queue.max_bytes), rejected (4xx answer), shutdown (unsent at exit), too_old \
+         (past max_sample_age), spool_full (oldest dropped past spool.max_bytes).",
         Kind::Counter,
     );
+    let spool = report.delivery.spool.as_ref();
     let counts = [
         stats.dropped_queue_full,
         stats.dropped_rejected,
         stats.dropped_shutdown,
+        stats.dropped_too_old,
+        spool.map_or(0, |s| s.dropped_full_samples),
     ];
     for (reason, count) in DROP_REASONS.into_iter().zip(counts) {
         dropped.sample(&[("reason", reason)], count as f64);
@@ -70,13 +81,16 @@ pub fn write(report: &Report, out: &mut Batch) {
         "Compressed bytes waiting in the remote write queue (the request in flight included).",
         Kind::Gauge,
     )
-    .sample(&[], report.queue_bytes as f64);
+    .sample(&[], report.delivery.queue_bytes as f64);
     out.family(
         "sc_agent_queue_batches",
         "Batches waiting in the remote write queue (the request in flight included).",
         Kind::Gauge,
     )
-    .sample(&[], report.queue_batches as f64);
+    .sample(&[], report.delivery.queue_batches as f64);
+    if let Some(spool) = spool {
+        write_spool(spool, out);
+    }
     out.family(
         "sc_agent_missed_ticks_total",
         "Collection ticks skipped because a cycle ran past the next one.",
@@ -98,9 +112,53 @@ pub fn write(report: &Report, out: &mut Batch) {
     .sample(&[("version", env!("CARGO_PKG_VERSION"))], 1.0);
 }
 
+/// The spool's own figures, written when a spool is configured.
+fn write_spool(spool: &super::SpoolFigures, out: &mut Batch) {
+    out.family(
+        "sc_agent_spool_bytes",
+        "Bytes of undelivered batches in the disk spool.",
+        Kind::Gauge,
+    )
+    .sample(&[], spool.bytes as f64);
+    out.family(
+        "sc_agent_spool_records",
+        "Undelivered batches in the disk spool.",
+        Kind::Gauge,
+    )
+    .sample(&[], spool.records as f64);
+    out.family(
+        "sc_agent_spool_oldest_age_seconds",
+        "Age of the oldest batch in the disk spool (0 when empty).",
+        Kind::Gauge,
+    )
+    .sample(&[], spool.oldest_age_seconds);
+    out.family(
+        "sc_agent_spool_records_dropped_total",
+        "Spool records given up, by reason: full (oldest dropped past spool.max_bytes), \
+         corrupt (a torn or damaged record skipped).",
+        Kind::Counter,
+    )
+    .sample(&[("reason", "full")], spool.dropped_full as f64)
+    .sample(&[("reason", "corrupt")], spool.corrupt as f64);
+    let mut errors = out.family(
+        "sc_agent_spool_errors_total",
+        "Spool directory or write errors, by reason; delivery carries on from memory.",
+        Kind::Counter,
+    );
+    for reason in SPOOL_ERROR_REASONS {
+        let count = spool
+            .errors
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map_or(0, |(_, n)| *n);
+        errors.sample(&[("reason", reason)], count as f64);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::remote_write::Stats;
 
     #[test]
     fn writes_every_reason_and_the_figures() {
@@ -112,9 +170,20 @@ mod tests {
         };
         stats.failures[Reason::Timeout.index()] = 3;
         let report = Report {
-            stats,
-            queue_bytes: 512,
-            queue_batches: 2,
+            delivery: Snapshot {
+                stats,
+                queue_bytes: 512,
+                queue_batches: 2,
+                spool: Some(super::super::SpoolFigures {
+                    bytes: 4096,
+                    records: 3,
+                    oldest_age_seconds: 12.5,
+                    dropped_full: 2,
+                    dropped_full_samples: 70,
+                    corrupt: 1,
+                    errors: vec![("full", 5)],
+                }),
+            },
             missed_ticks: 1,
             clock_backward: 4,
         };
@@ -136,6 +205,14 @@ mod tests {
             "# TYPE sc_agent_missed_ticks_total counter\nsc_agent_missed_ticks_total 1\n",
             "# TYPE sc_agent_clock_backward_total counter\nsc_agent_clock_backward_total 4\n",
             "sc_agent_build_info{version=\"",
+            "sc_agent_samples_dropped_total{reason=\"spool_full\"} 70\n",
+            "sc_agent_samples_dropped_total{reason=\"too_old\"} 0\n",
+            "# TYPE sc_agent_spool_bytes gauge\nsc_agent_spool_bytes 4096\n",
+            "sc_agent_spool_records 3\n",
+            "sc_agent_spool_oldest_age_seconds 12.5\n",
+            "sc_agent_spool_records_dropped_total{reason=\"corrupt\"} 1\n",
+            "sc_agent_spool_errors_total{reason=\"full\"} 5\n",
+            "sc_agent_spool_errors_total{reason=\"io\"} 0\n",
         ] {
             assert!(text.contains(line), "{line}\n---\n{text}");
         }

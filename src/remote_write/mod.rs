@@ -53,6 +53,7 @@
 //! Self-metrics (`sc_agent_*`) are written by the loop thread into each batch from the
 //! counters shared with the sender: see [`metrics`].
 
+mod backlog;
 mod backoff;
 pub mod client;
 pub mod encode;
@@ -69,8 +70,11 @@ pub use backoff::{parse_retry_after, Backoff, RETRY_AFTER_CAP};
 
 use crate::batch::Batch;
 use crate::config::Config;
+use backlog::Backlog;
 use client::{Reason, Target};
-use queue::{Dropped, Queue, QueuedBatch};
+use queue::{Dropped, QueuedBatch};
+use spool::Spool;
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -91,6 +95,33 @@ pub struct Stats {
     pub dropped_queue_full: u64,
     pub dropped_rejected: u64,
     pub dropped_shutdown: u64,
+    /// Batches older than `max_sample_age`, not sent.
+    pub dropped_too_old: u64,
+}
+
+/// What the spool holds and has done, for the self-metrics.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct SpoolFigures {
+    pub bytes: u64,
+    pub records: u64,
+    /// How old the oldest record is, in seconds (0 when empty).
+    pub oldest_age_seconds: f64,
+    pub dropped_full: u64,
+    pub dropped_full_samples: u64,
+    pub corrupt: u64,
+    /// Write and open errors by reason.
+    pub errors: Vec<(&'static str, u64)>,
+}
+
+/// The delivery figures one cycle reports.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Snapshot {
+    pub stats: Stats,
+    /// What waits in memory and in the spool.
+    pub queue_bytes: usize,
+    pub queue_batches: usize,
+    /// `None` without a spool.
+    pub spool: Option<SpoolFigures>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,7 +134,7 @@ enum Mode {
 }
 
 struct State {
-    queue: Queue,
+    queue: Backlog,
     stats: Stats,
     /// `None` while the config prints to stdout.
     target: Option<Arc<Target>>,
@@ -113,6 +144,8 @@ struct State {
     sender_running: bool,
     /// Whether queue-full drops were already logged since the last success.
     queue_full_streak: bool,
+    /// Spool open errors (writes are counted by the backlog).
+    spool_open_errors: Vec<(&'static str, u64)>,
 }
 
 /// Log lines made while the lock is held, written after it is released: a slow
@@ -123,6 +156,11 @@ struct Notes(Vec<(log::Level, String)>);
 impl Notes {
     fn add(&mut self, level: log::Level, message: String) {
         self.0.push((level, message));
+    }
+
+    /// Takes over the lines the backlog made.
+    fn extend(&mut self, lines: Vec<(log::Level, String)>) {
+        self.0.extend(lines);
     }
 
     fn emit(self) {
@@ -141,8 +179,8 @@ impl State {
         let message = format!(
             "remote write queue full ({} of queue.max_bytes {} bytes): dropped the oldest \
              {} batch(es), {} samples",
-            self.queue.bytes(),
-            self.queue.max_bytes(),
+            self.queue.memory().bytes(),
+            self.queue.memory().max_bytes(),
             dropped.batches,
             dropped.samples
         );
@@ -176,6 +214,8 @@ pub struct RemoteWrite {
     max_bytes: usize,
     /// The timestamp of the last request queued.
     last_timestamp_ms: Option<i64>,
+    /// The spool directory in use (opened at start, reopened when a reload changes it).
+    spool_directory: Option<PathBuf>,
 }
 
 impl Default for RemoteWrite {
@@ -184,11 +224,13 @@ impl Default for RemoteWrite {
     }
 }
 
-/// What a shutdown left behind.
+/// What a shutdown left behind: in memory, lost (`samples`, `batches`), and in the
+/// spool for the next start (`spooled`, records).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unsent {
     pub samples: u64,
     pub batches: usize,
+    pub spooled: usize,
 }
 
 impl RemoteWrite {
@@ -201,13 +243,14 @@ impl RemoteWrite {
         RemoteWrite {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
-                    queue: Queue::new(max_bytes),
+                    queue: Backlog::new(max_bytes),
                     stats: Stats::default(),
                     target: None,
                     retry_at: None,
                     mode: Mode::Run,
                     sender_running: false,
                     queue_full_streak: false,
+                    spool_open_errors: Vec::new(),
                 }),
                 changed: Condvar::new(),
             }),
@@ -215,6 +258,7 @@ impl RemoteWrite {
             sender: None,
             max_bytes,
             last_timestamp_ms: None,
+            spool_directory: None,
         }
     }
 
@@ -239,12 +283,50 @@ impl RemoteWrite {
             }
         }
         self.max_bytes = config.remote_write.queue.max_bytes.get() as usize;
+        let spool_options = &config.remote_write.spool;
+        let spool_max = spool_options.max_bytes.get();
+        let reopen = self.spool_directory != spool_options.directory;
+        let opened = match (&spool_options.directory, reopen) {
+            (Some(dir), true) => Some(match Spool::open(dir, spool_max) {
+                Ok(spool) => {
+                    log::info!(
+                        "spool in {} (up to {}): {} batch(es) waiting from before",
+                        dir.display(),
+                        spool_options.max_bytes,
+                        spool.records()
+                    );
+                    Ok(spool)
+                }
+                Err(e) => {
+                    log::error!(
+                        "spool: {e}; batches that cannot be delivered are held in memory \
+                         only (queue.max_bytes)"
+                    );
+                    Err(e.reason)
+                }
+            }),
+            _ => None,
+        };
+        self.spool_directory = spool_options.directory.clone();
         let mut notes = Notes::default();
         let mut state = lock(&self.shared);
-        let dropped = state.queue.set_max_bytes(self.max_bytes);
+        match opened {
+            Some(Ok(spool)) => state.queue.set_spool(Some(spool)),
+            Some(Err(reason)) => {
+                state.queue.set_spool(None);
+                add_count(&mut state.spool_open_errors, reason);
+            }
+            None if reopen => state.queue.set_spool(None),
+            None => {
+                if let Some(spool) = state.queue.spool_mut() {
+                    spool.set_max_bytes(spool_max);
+                }
+            }
+        }
+        let dropped = state.queue.set_memory_max_bytes(self.max_bytes);
         state.note_queue_full(dropped, &mut notes);
-        if target.is_none() && state.queue.has_waiting() {
-            let dropped = state.queue.clear();
+        if target.is_none() && state.queue.memory().has_waiting() {
+            let dropped = state.queue.clear_memory();
             state.stats.dropped_shutdown += dropped.samples;
             notes.add(
                 log::Level::Warn,
@@ -257,9 +339,21 @@ impl RemoteWrite {
         state.target = target;
         // A new endpoint is tried at once, whatever the old one's backoff was.
         state.retry_at = None;
+        // What the spool holds from before is sent without waiting for a cycle.
+        let start = state.target.is_some()
+            && !state.sender_running
+            && state.mode == Mode::Run
+            && state.queue.has_waiting();
+        if start {
+            state.sender_running = true;
+        }
+        notes.extend(state.queue.take_notes());
         drop(state);
         self.shared.changed.notify_all();
         notes.emit();
+        if start {
+            self.start_sender();
+        }
     }
 
     /// Encodes `batch` (with stale markers for the series of the last batch it
@@ -323,6 +417,7 @@ impl RemoteWrite {
         let mut state = lock(&self.shared);
         let dropped = state.queue.push(entry);
         state.note_queue_full(dropped, &mut notes);
+        notes.extend(state.queue.take_notes());
         let start = !state.sender_running && state.mode == Mode::Run;
         if start {
             state.sender_running = true;
@@ -351,14 +446,41 @@ impl RemoteWrite {
         }
     }
 
-    /// A copy of the counters and the queue's size (bytes, batches) right now.
-    pub fn snapshot(&self) -> (Stats, usize, usize) {
-        let state = lock(&self.shared);
-        (
-            state.stats.clone(),
-            state.queue.bytes(),
-            state.queue.batches(),
-        )
+    /// A copy of the counters and what waits, right now. `now_ms` dates the spool's
+    /// oldest record.
+    pub fn snapshot(&self, now_ms: i64) -> Snapshot {
+        let mut state = lock(&self.shared);
+        let open_errors = state.spool_open_errors.clone();
+        let errors = state.queue.errors.counts.clone();
+        let spool = if self.spool_directory.is_some() {
+            let mut figures = SpoolFigures {
+                errors: open_errors,
+                ..SpoolFigures::default()
+            };
+            for (reason, count) in errors {
+                add_counts(&mut figures.errors, reason, count);
+            }
+            if let Some(spool) = state.queue.spool_mut() {
+                let counts = spool.counts();
+                figures.bytes = spool.bytes();
+                figures.records = spool.records();
+                figures.dropped_full = counts.dropped_full;
+                figures.dropped_full_samples = counts.dropped_full_samples;
+                figures.corrupt = counts.corrupt;
+                figures.oldest_age_seconds = spool
+                    .oldest_timestamp_ms()
+                    .map_or(0.0, |ts| (now_ms - ts).max(0) as f64 / 1000.0);
+            }
+            Some(figures)
+        } else {
+            None
+        };
+        Snapshot {
+            stats: state.stats.clone(),
+            queue_bytes: state.queue.bytes(),
+            queue_batches: state.queue.batches(),
+            spool,
+        }
     }
 
     /// Sends what is queued for at most `timeout`, then stops the sender. Returns
@@ -375,6 +497,8 @@ impl RemoteWrite {
             state = lock(&self.shared);
         }
         self.shared.changed.notify_all();
+        // Until shutdown_timeout, whatever the endpoint does; what is left then goes
+        // to the spool for the next start.
         while state.sender_running {
             let now = Instant::now();
             if now >= deadline {
@@ -389,12 +513,28 @@ impl RemoteWrite {
         }
         state.mode = Mode::Stop;
         self.shared.changed.notify_all();
+        let spooled_before = state.queue.spool().map_or(0, |s| s.records());
+        let left = state.queue.spool_for_shutdown();
+        let spooled = state.queue.spool().map_or(0, |s| s.records());
         let unsent = Unsent {
-            samples: state.queue.samples(),
-            batches: state.queue.batches(),
+            samples: left.samples,
+            batches: left.batches as usize,
+            spooled: spooled as usize,
         };
         state.stats.dropped_shutdown += unsent.samples;
+        let mut notes = Notes::default();
+        notes.extend(state.queue.take_notes());
+        if spooled > spooled_before {
+            notes.add(
+                log::Level::Info,
+                format!(
+                    "{} batch(es) moved to the spool for the next start",
+                    spooled - spooled_before
+                ),
+            );
+        }
         drop(state);
+        notes.emit();
         if let Some(handle) = self.sender.take() {
             if handle.is_finished() {
                 let _ = handle.join();
@@ -402,6 +542,17 @@ impl RemoteWrite {
             // Otherwise it is blocked in a request; process exit ends it.
         }
         unsent
+    }
+}
+
+fn add_count(counts: &mut Vec<(&'static str, u64)>, reason: &'static str) {
+    add_counts(counts, reason, 1);
+}
+
+fn add_counts(counts: &mut Vec<(&'static str, u64)>, reason: &'static str, n: u64) {
+    match counts.iter_mut().find(|(r, _)| *r == reason) {
+        Some((_, count)) => *count += n,
+        None => counts.push((reason, n)),
     }
 }
 

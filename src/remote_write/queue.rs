@@ -140,6 +140,19 @@ impl Queue {
         dropped
     }
 
+    /// Takes the oldest waiting entry out for good (to move it elsewhere).
+    pub fn pop_front(&mut self) -> Option<QueuedBatch> {
+        let entry = self.entries.pop_front()?;
+        self.queued_bytes -= entry.body.len();
+        Some(entry)
+    }
+
+    /// Puts back an entry [`Queue::pop_front`] gave, at the front.
+    pub fn push_front(&mut self, entry: QueuedBatch) {
+        self.queued_bytes += entry.body.len();
+        self.entries.push_front(entry);
+    }
+
     /// Empties the queue (the entry in flight stays counted until `done`).
     pub fn clear(&mut self) -> Dropped {
         let mut dropped = Dropped::default();

@@ -74,6 +74,22 @@ pub(super) fn run(shared: Arc<Shared>) {
             connected_to = Some(Arc::clone(&target));
         }
         let bytes = entry.body.len() as u64;
+        if let Some(max_age) = target.max_sample_age {
+            let age_ms = crate::wallclock::now_ms().saturating_sub(entry.timestamp_ms);
+            if age_ms > i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX) {
+                let mut state = lock(&shared);
+                state.queue.done();
+                state.stats.dropped_too_old += entry.samples;
+                drop(state);
+                log::debug!(
+                    "dropped the batch of {} ({} samples): older than max_sample_age",
+                    super::format_timestamp(entry.timestamp_ms),
+                    entry.samples
+                );
+                shared.changed.notify_all();
+                continue;
+            }
+        }
         let outcome = target.send(&mut client, &entry.body);
 
         let mut notes = Notes::default();
@@ -142,6 +158,7 @@ pub(super) fn run(shared: Arc<Shared>) {
                 state.note_queue_full(dropped, &mut notes);
             }
         }
+        notes.extend(state.queue.take_notes());
         drop(state);
         shared.changed.notify_all();
         notes.emit();

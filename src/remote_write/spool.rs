@@ -110,6 +110,9 @@ pub struct Spool {
     /// The reader's open oldest segment and its number.
     reader: Option<(u64, File)>,
     next: Option<Next>,
+    /// Whether `next` was taken for sending and its outcome is not known yet: it is
+    /// not dropped to make room meanwhile (its outcome will be counted).
+    in_flight: bool,
     /// Bytes of the segments not yet read (from `read_offset` in the oldest).
     pending_bytes: u64,
     /// Records not yet delivered, as far as known (counted from headers at open).
@@ -157,6 +160,7 @@ impl Spool {
             read_offset: 0,
             reader: None,
             next: None,
+            in_flight: false,
             pending_bytes: 0,
             records: 0,
             cursor,
@@ -291,9 +295,11 @@ impl Spool {
         Ok(())
     }
 
-    /// Drops the oldest records until `extra` more bytes fit under `max_bytes`.
+    /// Drops the oldest records until `extra` more bytes fit under `max_bytes`. The
+    /// record in flight is the oldest and is not dropped: until its outcome is known
+    /// the spool may exceed `max_bytes` by what arrives meanwhile.
     fn enforce_cap(&mut self, extra: u64) {
-        while self.pending_bytes + extra > self.max_bytes && !self.is_empty() {
+        while self.pending_bytes + extra > self.max_bytes && !self.is_empty() && !self.in_flight {
             let Some(samples) = self.peek().map(|b| b.samples) else {
                 break;
             };
@@ -312,13 +318,22 @@ impl Spool {
     }
 
     /// Takes the oldest record out for sending; it stays in the spool until
-    /// [`Spool::done`].
+    /// [`Spool::done`] (delivered or dropped) or [`Spool::release`] (to be retried).
     pub fn take(&mut self) -> Option<QueuedBatch> {
-        self.peek().cloned()
+        let batch = self.peek().cloned();
+        self.in_flight = batch.is_some();
+        batch
+    }
+
+    /// The record taken is to be retried: it stays the oldest, and may be dropped
+    /// to make room again.
+    pub fn release(&mut self) {
+        self.in_flight = false;
     }
 
     /// The record [`Spool::peek`] gave was delivered (or dropped): move past it.
     pub fn done(&mut self) {
+        self.in_flight = false;
         let Some(next) = self.next.take() else {
             return;
         };

@@ -66,6 +66,9 @@ pub struct Finished {
 /// A running sc-agent with captured output; killed on drop.
 pub struct Agent {
     child: Child,
+    /// The agent's spool directory unless the test names one: each agent its own,
+    /// never the machine's /var/lib/sc-agent/spool.
+    _spool: crate::TempDir,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
     /// The threads copying stdout and stderr; they end at the pipes' end of file.
@@ -97,11 +100,15 @@ impl Agent {
     }
 
     /// Spawns a prepared command (for a custom PATH, working directory, ...).
+    /// `env` is applied last: `SC_SPOOL_DIRECTORY` there wins over the private spool
+    /// directory every agent gets (and `""` turns the spool off).
     pub fn spawn_with(command: &mut Command, env: &[(&str, &str)]) -> Self {
         for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("SC_")) {
             command.env_remove(name);
         }
+        let spool = crate::TempDir::new();
         let mut child = command
+            .env("SC_SPOOL_DIRECTORY", spool.path().join("spool"))
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -112,6 +119,7 @@ impl Agent {
         let (stderr, err_reader) = capture(child.stderr.take().unwrap());
         Agent {
             child,
+            _spool: spool,
             stdout,
             stderr,
             readers: [out_reader, err_reader],

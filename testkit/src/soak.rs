@@ -4,9 +4,11 @@
 //! The agent pushes every `interval` (10ms at least, the agent's minimum) to the
 //! fault-injecting [`receiver`](crate::receiver), which fails in bursts (503 for 2 s every 8 s), now and then
 //! answers 429 with `Retry-After: 1`, rejects a batch with 400, or never answers
-//! (the agent's 1 s timeout). The queue is small (64 KiB), so bursts overflow it and
-//! the oldest batches are dropped. After `cycles` cycles the receiver turns healthy,
-//! the backlog drains, and SIGTERM flushes the rest.
+//! (the agent's 1 s timeout). A failed attempt sends the backlog to the disk spool,
+//! which is small (128 KiB), so long bursts overflow it and the oldest batches are
+//! dropped (while memory holds, 64 KiB, what the spool could not take). After
+//! `cycles` cycles the receiver turns healthy, the backlog drains, and SIGTERM
+//! flushes the rest.
 //!
 //! The accounting is checked exactly, from three independent sources:
 //! - **produced**: the agent's own trace line `queued N samples` for every batch it
@@ -16,7 +18,7 @@
 //! - **dropped**: the agent's `sc_agent_samples_dropped_total{reason}` as the last
 //!   batch reports it, plus what the exit log says was left unsent.
 //!
-//! `produced == sent + dropped(queue_full) + dropped(rejected) + left unsent` must
+//! `produced == sent + dropped(queue_full, spool_full, rejected) + left unsent` must
 //! hold exactly; and, cross-checks, the agent's `sc_agent_samples_sent_total` at a
 //! batch made with an empty queue equals what the receiver had accepted of the
 //! batches before it, and `dropped{reason="rejected"}` equals the samples the
@@ -134,14 +136,16 @@ fn faults(healthy: &Arc<AtomicBool>) -> impl FnMut(usize) -> Reply + Send + 'sta
     }
 }
 
-fn config(options: &Options, url: &str) -> String {
+fn config(options: &Options, url: &str, spool: &Path) -> String {
     format!(
         "vm_id: soak-vm\ninstance: soak-host\ncollection_interval: {}ms\n\
          ingestor_endpoint: {url}\nlog_level: trace\n\
          remote_write:\n  timeout: 1s\n  min_backoff: 5ms\n  max_backoff: 200ms\n  \
-         shutdown_timeout: 30s\n  queue:\n    max_bytes: 64KiB\n\
+         shutdown_timeout: 30s\n  queue:\n    max_bytes: 64KiB\n  \
+         spool:\n    directory: {}\n    max_bytes: 128KiB\n\
          paths:\n  procfs: {}\n{}",
         options.interval.as_millis(),
+        spool.display(),
         options.procfs.display(),
         crate::collectors_only(&["loadavg", "meminfo", "process"])
     )
@@ -189,7 +193,9 @@ pub fn run(options: &Options) -> Report {
     let dir = std::env::temp_dir().join(format!("sc-agent-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config_path = dir.join("sc-agent.yaml");
-    std::fs::write(&config_path, config(options, &receiver.url())).unwrap();
+    let spool = dir.join("spool");
+    let _ = std::fs::remove_dir_all(&spool);
+    std::fs::write(&config_path, config(options, &receiver.url(), &spool)).unwrap();
     let mut command = Command::new(&options.agent);
     for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("SC_")) {
         command.env_remove(name);
@@ -340,7 +346,7 @@ pub fn run(options: &Options) -> Report {
             fail(&mut report, "no batch received".into());
             return;
         };
-        for reason in ["queue_full", "rejected", "shutdown"] {
+        for reason in ["queue_full", "spool_full", "rejected", "shutdown"] {
             let n = value(
                 last,
                 "sc_agent_samples_dropped_total",

@@ -32,9 +32,20 @@ impl VictoriaMetrics {
         victoria
     }
 
-    /// Stops it (an outage: the port refuses connections); its data stays.
+    /// Stops it (an outage: the port refuses connections); its data stays. A SIGTERM,
+    /// not a kill: VictoriaMetrics buffers what it took in the last seconds in memory,
+    /// and a kill would lose that, which is the receiver's loss and not the agent's.
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let start = Instant::now();
+            while start.elapsed() < VICTORIA_WAIT {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = child.kill();
             let _ = child.wait();
         }
