@@ -54,3 +54,31 @@ pub fn render(collector: &mut dyn Collector) -> Result<String, crate::collector:
     crate::output::text::write(&batch, &mut out);
     Ok(String::from_utf8(out).expect("exposition text is UTF-8"))
 }
+
+/// Runs `f` on a thread of its own inside a new, empty network namespace, so that
+/// a test can add and remove interfaces without touching the machine's. Needs
+/// root (CAP_SYS_ADMIN), as the hardening tests do. Commands the thread runs
+/// (`ip`) inherit the namespace.
+pub fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let thread = std::thread::spawn(move || {
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+            .expect("unshare(CLONE_NEWNET): the netlink tests need root");
+        f()
+    });
+    thread
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+/// Runs `ip ARGS` (in the calling thread's network namespace) and checks it worked.
+pub fn ip(args: &str) {
+    let output = std::process::Command::new("ip")
+        .args(args.split_whitespace())
+        .output()
+        .expect("run ip (iproute2)");
+    assert!(
+        output.status.success(),
+        "ip {args}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
