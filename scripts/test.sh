@@ -31,6 +31,7 @@ declare -A APT_FOR=(
   [setpriv]=util-linux
   [useradd]=passwd
   [python3]=python3
+  [ip]=iproute2
 )
 
 missing=()

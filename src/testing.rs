@@ -70,6 +70,34 @@ pub fn in_new_netns<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
         .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
 }
 
+/// Like [`in_new_netns`], with the new namespace's own sysfs mounted at a
+/// temporary directory (in a private mount namespace of the thread, so nothing is
+/// seen outside it), whose path `f` gets: sysfs shows the devices of the namespace
+/// that mounted it.
+pub fn in_new_netns_with_sysfs<T: Send + 'static>(
+    f: impl FnOnce(&Path) -> T + Send + 'static,
+) -> T {
+    in_new_netns(move || {
+        use nix::mount::{mount, umount, MsFlags};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS).expect("unshare(CLONE_NEWNS)");
+        let none = None::<&str>;
+        mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
+            .expect("make the mounts private");
+        let dir = TempDir::new();
+        mount(
+            Some("sysfs"),
+            dir.path(),
+            Some("sysfs"),
+            MsFlags::empty(),
+            none,
+        )
+        .expect("mount sysfs");
+        let result = f(dir.path());
+        let _ = umount(dir.path());
+        result
+    })
+}
+
 /// Runs `ip ARGS` (in the calling thread's network namespace) and checks it worked.
 pub fn ip(args: &str) {
     let output = std::process::Command::new("ip")

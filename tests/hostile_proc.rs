@@ -107,7 +107,8 @@ fn config(dir: &Path, interval: &str) -> PathBuf {
         &path,
         format!(
             "vm_id: test-vm\ninstance: test-host\ncollection_interval: {interval}\n\
-             paths:\n  procfs: {0}/proc\n  sysfs: {0}/sys\n  rootfs: {0}/root\n",
+             paths:\n  procfs: {0}/proc\n  sysfs: {0}/sys\n  rootfs: {0}/root\n\
+             netdev:\n  netlink: false\nnetclass:\n  netlink: false\n",
             dir.display()
         ),
     )

@@ -105,6 +105,31 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+impl From<crate::netlink::Error> for Error {
+    fn from(err: crate::netlink::Error) -> Self {
+        Error::new(err.to_string())
+    }
+}
+
+/// Where netdev and netclass read the kernel's network devices: one netlink dump,
+/// or node_exporter's files under /proc and /sys. The series are the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetSource {
+    Netlink,
+    Files,
+}
+
+impl NetSource {
+    /// `Netlink` when `netlink` is set (the config's `netdev.netlink`, `netclass.netlink`).
+    pub fn netlink_if(netlink: bool) -> Self {
+        if netlink {
+            NetSource::Netlink
+        } else {
+            NetSource::Files
+        }
+    }
+}
+
 /// A source of metric families.
 pub trait Collector {
     /// The collector's name in config and in `node_scrape_collector_*{collector=...}`.
@@ -160,13 +185,18 @@ impl Registry {
                 &paths.procfs,
                 &paths.sysfs,
                 filter,
+                NetSource::netlink_if(config.netdev.netlink),
             )));
         }
         if enabled.netclass {
             // node_exporter's netclass filter is its own flag, ignoring nothing by
             // default; one filter for both keeps the two views of a device together.
             let filter = config.netdev.filter();
-            list.push(Box::new(netclass::Netclass::new(&paths.sysfs, filter)));
+            list.push(Box::new(netclass::Netclass::new(
+                &paths.sysfs,
+                filter,
+                NetSource::netlink_if(config.netclass.netlink),
+            )));
         }
         if enabled.uname {
             list.push(Box::new(uname::Uname::new()));

@@ -3,6 +3,12 @@
 //! `operstate` is `up`), `node_network_info{address,broadcast,duplex,ifalias,operstate}`
 //! and one family per numeric attribute (`mtu_bytes`, `carrier`, `speed_bytes`...).
 //!
+//! Two sources give the same series ([`NetSource`]): netlink dumps (the default;
+//! [`netlink`] says how each attribute maps, and which few are still read from
+//! sysfs), or the sysfs files themselves, described here. When no netlink socket
+//! can be created (a sandbox without `AF_NETLINK`) the collector says so once and
+//! reads the files.
+//!
 //! node_exporter quirks mirrored:
 //! - Every entry of class/net that is not a regular file is a device (this skips
 //!   `bonding_masters`); devices come in name order.
@@ -24,7 +30,9 @@
 //! (node_exporter's own netclass filter ignores nothing by default, as does
 //! sc-agent's netdev default).
 
-use super::{list_dir, read_value, set_path, Collector, Error};
+mod netlink;
+
+use super::{list_dir, read_value, set_path, Collector, Error, NetSource};
 use crate::batch::{Batch, Kind};
 use crate::config::Filter;
 use nix::errno::Errno;
@@ -98,10 +106,12 @@ pub struct Netclass {
     /// What was read for each of `names`, same index.
     devices: Vec<Device>,
     len: usize,
+    source: NetSource,
+    netlink: netlink::Reader,
 }
 
 impl Netclass {
-    pub fn new(sysfs: &Path, filter: Filter) -> Self {
+    pub fn new(sysfs: &Path, filter: Filter, source: NetSource) -> Self {
         Netclass {
             dir: sysfs.join("class/net"),
             scratch: PathBuf::new(),
@@ -110,7 +120,22 @@ impl Netclass {
             names: Vec::new(),
             devices: Vec::new(),
             len: 0,
+            source,
+            netlink: netlink::Reader::new(),
         }
+    }
+
+    /// Netlink mode: the devices from the dumps, the few sysfs-only files as needed.
+    fn read_netlink(&mut self) -> Result<Result<(), Error>, crate::netlink::Error> {
+        let mut files = Files {
+            dir: &self.dir,
+            path: &mut self.scratch,
+            value: &mut self.value,
+        };
+        let read =
+            self.netlink
+                .read(&self.filter, &mut files, &mut self.names, &mut self.devices)?;
+        Ok(read.map(|len| self.len = len))
     }
 
     /// Lists this cycle's devices: every entry that is not a regular file.
@@ -197,6 +222,20 @@ impl Collector for Netclass {
     }
 
     fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
+        if self.source == NetSource::Netlink {
+            match self.read_netlink() {
+                Ok(read) => {
+                    read?;
+                    self.write(out);
+                    return Ok(());
+                }
+                Err(e) if e.is_unavailable() => {
+                    log::warn!("netclass: {e}; reading {} instead", self.dir.display());
+                    self.source = NetSource::Files;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         self.list()?;
         self.read()?;
         self.write(out);
@@ -217,22 +256,43 @@ impl Files<'_> {
     fn read_device(&mut self, name: &str, device: &mut Device) -> Result<bool, Error> {
         let mut found = false;
         for (number, slot) in NUMBERS.iter().zip(&mut device.numbers) {
-            *slot = None;
-            if self.read(name, number.file, &mut found)? {
-                let text = self.value.trim();
-                let parsed = parse_int(text).ok_or_else(|| {
-                    Error::parse(self.path, 1, format!("expected an integer, got {text:?}"))
-                })?;
-                *slot = Some(parsed);
-            }
+            *slot = self.read_number(name, number.file, &mut found)?;
         }
         for (file, slot) in TEXTS.iter().zip(&mut device.texts) {
-            slot.clear();
-            if self.read(name, file, &mut found)? {
-                slot.push_str(self.value.trim());
-            }
+            self.read_text(name, file, slot, &mut found)?;
         }
         Ok(found)
+    }
+
+    /// Reads the integer in `device/file`; `None` when it is absent.
+    fn read_number(
+        &mut self,
+        device: &str,
+        file: &str,
+        found: &mut bool,
+    ) -> Result<Option<i64>, Error> {
+        if !self.read(device, file, found)? {
+            return Ok(None);
+        }
+        let text = self.value.trim();
+        parse_int(text)
+            .map(Some)
+            .ok_or_else(|| Error::parse(self.path, 1, format!("expected an integer, got {text:?}")))
+    }
+
+    /// Reads the text in `device/file` into `out`, trimmed; empty when absent.
+    fn read_text(
+        &mut self,
+        device: &str,
+        file: &str,
+        out: &mut String,
+        found: &mut bool,
+    ) -> Result<(), Error> {
+        out.clear();
+        if self.read(device, file, found)? {
+            out.push_str(self.value.trim());
+        }
+        Ok(())
     }
 
     /// Reads `device/file` into `value`; `false` when node_exporter would treat it as
@@ -337,7 +397,12 @@ mod tests {
         let dir = TempDir::new();
         write_device(&dir, "eth0", &[]);
         dir.write("class/net/bonding_masters", "\n");
-        let text = render(&mut Netclass::new(dir.path(), Filter::default())).unwrap();
+        let text = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+        ))
+        .unwrap();
         assert_eq!(
             series(&text),
             [
@@ -381,7 +446,12 @@ mod tests {
         write_device(&dir, "ifb0", &["carrier", "speed", "duplex", "dormant"]);
         dir.write("class/net/ifb0/operstate", "down\n");
         dir.write("class/net/ifb0/speed", "10000\n");
-        let text = render(&mut Netclass::new(dir.path(), Filter::default())).unwrap();
+        let text = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+        ))
+        .unwrap();
         assert!(text.contains("node_network_up{device=\"ifb0\"} 0\n"));
         assert!(text.contains("duplex=\"\""), "{text}");
         assert!(!text.contains("node_network_carrier{"), "{text}");
@@ -407,7 +477,12 @@ mod tests {
         let dir = TempDir::new();
         write_device(&dir, "eth0", &["mtu"]);
         dir.write("class/net/eth0/mtu/x", "");
-        let text = render(&mut Netclass::new(dir.path(), Filter::default())).unwrap();
+        let text = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+        ))
+        .unwrap();
         assert!(!text.contains("mtu_bytes{"), "{text}");
     }
 
@@ -418,7 +493,7 @@ mod tests {
             include: None,
             exclude: Some(Pattern::new("veth.*").unwrap()),
         };
-        let mut collector = Netclass::new(dir.path(), filter);
+        let mut collector = Netclass::new(dir.path(), filter, NetSource::Files);
         write_device(&dir, "lo", &[]);
         write_device(&dir, "eth0", &[]);
         write_device(&dir, "veth0", &[]);
@@ -449,9 +524,13 @@ mod tests {
         let dir = TempDir::new();
         write_device(&dir, "eth0", &[]);
         dir.write("class/net/eth0/mtu", "lots\n");
-        let err = render(&mut Netclass::new(dir.path(), Filter::default()))
-            .unwrap_err()
-            .to_string();
+        let err = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(
             err.ends_with("eth0/mtu line 1: expected an integer, got \"lots\""),
             "{err}"
@@ -461,7 +540,12 @@ mod tests {
     #[test]
     fn missing_class_directory_is_an_error() {
         let dir = TempDir::new();
-        assert!(render(&mut Netclass::new(dir.path(), Filter::default())).is_err());
+        assert!(render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files
+        ))
+        .is_err());
     }
 
     #[test]
@@ -469,7 +553,12 @@ mod tests {
         let dir = TempDir::new();
         write_device(&dir, "eth0", &["speed"]);
         dir.write("class/net/eth0/speed", "9223372036854775807\n");
-        let text = render(&mut Netclass::new(dir.path(), Filter::default())).unwrap();
+        let text = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+        ))
+        .unwrap();
         let expected = (i64::MAX.wrapping_mul(1_000_000) / 8) as f64;
         assert!(text.contains(&format!("speed_bytes{{device=\"eth0\"}} {expected}\n")));
     }

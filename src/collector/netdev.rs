@@ -1,19 +1,28 @@
-//! `node_network_{receive,transmit}_*_total{device}` from /proc/net/dev, one family
-//! per column, named as node_exporter names them (`receive_errs`, `transmit_colls`).
+//! `node_network_{receive,transmit}_*_total{device}`: the columns of /proc/net/dev,
+//! one family per column, named as node_exporter names them (`receive_errs`,
+//! `transmit_colls`), and `node_network_receive_nohandler_total`.
 //!
-//! node_exporter 1.5 reads these counters over netlink by default, which gives the
-//! same numbers as /proc/net/dev (the kernel folds the detailed error counters the
-//! same way for both) plus one more: `node_network_receive_nohandler_total`. That one
-//! is read here from `<sysfs>/class/net/<device>/statistics/rx_nohandler` and left out
-//! for a device whose file cannot be read.
-//!
-//! The two header lines are skipped; the name is what precedes the last `:` on the
-//! line. A line with fewer than 16 numbers, or a number that does not parse, fails
-//! the collector (node_exporter's parser panics on the former).
+//! Two sources give the same series ([`NetSource`]):
+//! - **Netlink** (the default, as node_exporter's `--collector.netdev.netlink`): one
+//!   `RTM_GETLINK` dump holds every interface's `IFLA_STATS64`, which the kernel
+//!   folds into the 16 columns of /proc/net/dev as [`proc_net_dev_columns`] does, in
+//!   the same order (by interface index); `rx_nohandler` is one of its counters.
+//!   Interfaces whose name is not UTF-8 are skipped. When no netlink socket can be
+//!   created (a sandbox without `AF_NETLINK`), the collector says so once and reads
+//!   the files.
+//! - **Files**: `<procfs>/net/dev`, and `rx_nohandler` from
+//!   `<sysfs>/class/net/<device>/statistics/rx_nohandler`, left out for a device
+//!   whose file cannot be read. The two header lines are skipped; the name is what
+//!   precedes the last `:` on the line. A line with fewer than 16 numbers, or a
+//!   number that does not parse, fails the collector (node_exporter's parser panics
+//!   on the former).
 
-use super::{read_file, read_value, set_path, Collector, Error, Seen};
+use super::{read_file, read_value, set_path, Collector, Error, NetSource, Seen};
 use crate::batch::{Batch, Kind};
 use crate::config::Filter;
+use crate::netlink::link::{Links, Stats64};
+use crate::netlink::socket::Protocol;
+use crate::netlink::Socket;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -39,7 +48,7 @@ const COLUMNS: [&str; 16] = [
 
 const HEADER_LINES: usize = 2;
 
-/// One interface line; `name` indexes the file buffer.
+/// One interface; `name` indexes `Netdev::buf` (the file, or the names of a dump).
 struct Device {
     name: Range<usize>,
     counters: [u64; COLUMNS.len()],
@@ -58,10 +67,14 @@ pub struct Netdev {
     devices: Vec<Device>,
     /// A device listed twice is reported once, the first time.
     seen: Seen,
+    source: NetSource,
+    /// Netlink mode: the socket, opened at the first cycle, and the last dump.
+    socket: Socket,
+    links: Links,
 }
 
 impl Netdev {
-    pub fn new(procfs: &Path, sysfs: &Path, filter: Filter) -> Self {
+    pub fn new(procfs: &Path, sysfs: &Path, filter: Filter, source: NetSource) -> Self {
         Netdev {
             path: procfs.join("net/dev"),
             class_net: sysfs.join("class/net"),
@@ -71,7 +84,41 @@ impl Netdev {
             value: String::new(),
             devices: Vec::new(),
             seen: Seen::default(),
+            source,
+            socket: Socket::new(Protocol::Route),
+            links: Links::default(),
         }
+    }
+
+    fn read_files(&mut self) -> Result<(), Error> {
+        read_file(&self.path, &mut self.buf)?;
+        self.parse()?;
+        self.read_nohandler();
+        Ok(())
+    }
+
+    /// The same devices and counters from one `RTM_GETLINK` dump.
+    fn read_netlink(&mut self) -> Result<(), crate::netlink::Error> {
+        self.socket.dump(&mut self.links)?;
+        self.buf.clear();
+        self.devices.clear();
+        self.seen.clear();
+        for link in self.links.as_slice() {
+            let (Some(name), Some(stats)) = (link.name(), &link.stats) else {
+                continue;
+            };
+            if !(self.filter.allows(name) && self.seen.first(name)) {
+                continue;
+            }
+            let start = self.buf.len();
+            self.buf.push_str(name);
+            self.devices.push(Device {
+                name: start..self.buf.len(),
+                counters: proc_net_dev_columns(stats),
+                nohandler: stats.rx_nohandler,
+            });
+        }
+        Ok(())
     }
 
     fn parse(&mut self) -> Result<(), Error> {
@@ -137,12 +184,58 @@ impl Collector for Netdev {
     }
 
     fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
-        read_file(&self.path, &mut self.buf)?;
-        self.parse()?;
-        self.read_nohandler();
+        if self.source == NetSource::Netlink {
+            match self.read_netlink() {
+                Ok(()) => {
+                    self.write(out);
+                    return Ok(());
+                }
+                Err(e) if e.is_unavailable() => {
+                    log::warn!("netdev: {e}; reading {} instead", self.path.display());
+                    self.source = NetSource::Files;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.read_files()?;
         self.write(out);
         Ok(())
     }
+}
+
+/// The 16 columns of /proc/net/dev from an interface's counters, folded as the
+/// kernel folds them when it prints the file (`dev_seq_printf_stats()` in
+/// net/core/net-procfs.c), with its unsigned wrap-around.
+pub fn proc_net_dev_columns(s: &Stats64) -> [u64; COLUMNS.len()] {
+    let sum = |values: &[u64]| values.iter().fold(0u64, |a, &b| a.wrapping_add(b));
+    [
+        s.rx_bytes,
+        s.rx_packets,
+        s.rx_errors,
+        sum(&[s.rx_dropped, s.rx_missed_errors]),
+        s.rx_fifo_errors,
+        sum(&[
+            s.rx_length_errors,
+            s.rx_over_errors,
+            s.rx_crc_errors,
+            s.rx_frame_errors,
+        ]),
+        s.rx_compressed,
+        s.multicast,
+        s.tx_bytes,
+        s.tx_packets,
+        s.tx_errors,
+        s.tx_dropped,
+        s.tx_fifo_errors,
+        s.collisions,
+        sum(&[
+            s.tx_carrier_errors,
+            s.tx_aborted_errors,
+            s.tx_window_errors,
+            s.tx_heartbeat_errors,
+        ]),
+        s.tx_compressed,
+    ]
 }
 
 /// Parses `  eth0: 1 2 ... 16` starting at byte `offset` of the file.
@@ -187,7 +280,7 @@ mod tests {
     const ETH0: &str = "  eth0: 146638420    6180    1    2    3     4          5         6   300956    3441    7    8    9    10       11          12\n";
 
     fn netdev(dir: &TempDir, filter: Filter) -> Netdev {
-        Netdev::new(dir.path(), dir.path(), filter)
+        Netdev::new(dir.path(), dir.path(), filter, NetSource::Files)
     }
 
     fn lines_for<'a>(text: &'a str, device: &str) -> Vec<&'a str> {
@@ -310,5 +403,92 @@ mod tests {
     fn missing_file_is_an_error() {
         let dir = TempDir::new();
         assert!(render(&mut netdev(&dir, Filter::default())).is_err());
+    }
+
+    /// Netlink and file mode in a namespace of their own, with some traffic: the
+    /// same series, counters of the files read after netlink's never smaller.
+    #[test]
+    fn netlink_gives_the_series_of_the_files() {
+        use crate::testing::{in_new_netns_with_sysfs, ip};
+        let (netlink, files) = in_new_netns_with_sysfs(|sysfs| {
+            ip("link set lo up");
+            ip("link add nd0 type veth peer name nd1 address 02:00:00:00:00:02");
+            ip("link set nd0 up");
+            ip("link set nd1 up");
+            ip("addr add 192.0.2.1/24 dev nd0");
+            // A neighbour known in advance: the datagrams leave by nd0 at once.
+            ip("neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 dev nd0 nud permanent");
+            let socket = std::net::UdpSocket::bind("192.0.2.1:0").unwrap();
+            for _ in 0..5 {
+                socket.send_to(b"hello", "192.0.2.2:9").unwrap();
+            }
+            let proc = Path::new("/proc/thread-self");
+            let filter = Filter::default;
+            let netlink = render(&mut Netdev::new(proc, sysfs, filter(), NetSource::Netlink));
+            let files = render(&mut Netdev::new(proc, sysfs, filter(), NetSource::Files));
+            (netlink.unwrap(), files.unwrap())
+        });
+        let series = |text: &str| -> Vec<(String, f64)> {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| {
+                    let (name, value) = l.rsplit_once(' ').unwrap();
+                    (name.to_owned(), value.parse().unwrap())
+                })
+                .collect()
+        };
+        let (netlink_series, file_series) = (series(&netlink), series(&files));
+        let names = |s: &[(String, f64)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&netlink_series), names(&file_series));
+        for ((name, ours), (_, theirs)) in netlink_series.iter().zip(&file_series) {
+            assert!(
+                ours <= theirs,
+                "{name}: netlink {ours}, files later {theirs}"
+            );
+        }
+        let help = |t: &str| {
+            t.lines()
+                .filter(|l| l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(help(&netlink), help(&files));
+        // The traffic shows.
+        let sent = netlink_series
+            .iter()
+            .find(|(n, _)| n == "node_network_transmit_packets_total{device=\"nd0\"}")
+            .unwrap();
+        assert!(sent.1 >= 5.0, "{sent:?}");
+        assert!(netlink.contains("node_network_receive_nohandler_total{device=\"nd1\"} "));
+    }
+
+    #[test]
+    fn the_kernel_folds_counters_into_columns_as_proc_net_dev_does() {
+        let stats = Stats64 {
+            rx_dropped: 1,
+            rx_missed_errors: 2,
+            rx_length_errors: 3,
+            rx_over_errors: 4,
+            rx_crc_errors: 5,
+            rx_frame_errors: u64::MAX,
+            tx_carrier_errors: 7,
+            tx_aborted_errors: 8,
+            tx_window_errors: 9,
+            tx_heartbeat_errors: 10,
+            multicast: 11,
+            collisions: 12,
+            ..Stats64::default()
+        };
+        let columns = proc_net_dev_columns(&stats);
+        let column = |name: &str| columns[COLUMNS.iter().position(|c| *c == name).unwrap()];
+        assert_eq!(column("receive_drop"), 3);
+        assert_eq!(
+            column("receive_frame"),
+            11,
+            "wraps around as the kernel's u64 sum"
+        );
+        assert_eq!(column("transmit_carrier"), 34);
+        assert_eq!(column("receive_multicast"), 11);
+        assert_eq!(column("transmit_colls"), 12);
     }
 }

@@ -224,11 +224,42 @@ impl DiskstatsOptions {
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NetdevOptions {
     pub device_include: Option<Pattern>,
     pub device_exclude: Option<Pattern>,
+    /// Read the counters with one netlink dump (default) rather than from
+    /// `<procfs>/net/dev` and sysfs, like node_exporter's `--collector.netdev.netlink`.
+    /// The series are the same either way.
+    pub netlink: bool,
+}
+
+impl Default for NetdevOptions {
+    fn default() -> Self {
+        NetdevOptions {
+            device_include: None,
+            device_exclude: None,
+            netlink: true,
+        }
+    }
+}
+
+/// The netclass collector; its device filter is netdev's.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetclassOptions {
+    /// Read the device properties with netlink dumps (default) rather than ~24
+    /// sysfs files per device, like node_exporter's `--collector.netclass.netlink`.
+    /// The series are sysfs's either way (node_exporter's netlink mode changes
+    /// some; this one does not).
+    pub netlink: bool,
+}
+
+impl Default for NetclassOptions {
+    fn default() -> Self {
+        NetclassOptions { netlink: true }
+    }
 }
 
 impl NetdevOptions {
@@ -360,6 +391,7 @@ pub struct Config {
     pub collectors: Collectors,
     pub diskstats: DiskstatsOptions,
     pub netdev: NetdevOptions,
+    pub netclass: NetclassOptions,
     pub filesystem: FilesystemOptions,
 }
 
@@ -390,6 +422,7 @@ impl Default for Config {
             collectors: Collectors::default(),
             diskstats: DiskstatsOptions::default(),
             netdev: NetdevOptions::default(),
+            netclass: NetclassOptions::default(),
             filesystem: FilesystemOptions::default(),
         }
     }

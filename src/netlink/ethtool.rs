@@ -237,6 +237,11 @@ impl Default for Ethtool {
 }
 
 impl Ethtool {
+    /// The answer of the last successful [`Ethtool::link_modes`].
+    pub fn last(&self) -> Option<&LinkModes> {
+        self.modes.as_ref()
+    }
+
     /// Every interface's link settings, sorted by index. `Err` with
     /// [`Error::Refused`] and `ENOENT` when the kernel has no ethtool family.
     pub fn link_modes(&mut self) -> Result<&LinkModes, Error> {

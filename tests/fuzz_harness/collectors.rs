@@ -56,7 +56,12 @@ fn case(selector: u8) -> (String, Box<dyn Collector>) {
         ),
         5 => (
             "proc/net/dev",
-            Box::new(netdev::Netdev::new(&proc, &sys, Filter::default())),
+            Box::new(netdev::Netdev::new(
+                &proc,
+                &sys,
+                Filter::default(),
+                NetSource::Files,
+            )),
         ),
         6 => ("proc/vmstat", Box::new(vmstat::Vmstat::new(&proc))),
         7 => ("proc/pressure/io", Box::new(pressure::Pressure::new(&proc))),
@@ -104,7 +109,11 @@ fn case(selector: u8) -> (String, Box<dyn Collector>) {
         ),
         n => {
             let file = NETCLASS_FILES[usize::from(n - 17) % NETCLASS_FILES.len()];
-            let collector = Box::new(netclass::Netclass::new(&sys, Filter::default()));
+            let collector = Box::new(netclass::Netclass::new(
+                &sys,
+                Filter::default(),
+                NetSource::Files,
+            ));
             return (format!("sys/class/net/eth0/{file}"), collector);
         }
     };
