@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo run --example netlink_record -- links src/netlink/fixtures/links.bin
 //! ```
-//! Kinds: `links`, `neighbours`, `tcp4`, `tcp6`, `ethtool_family`, `ethtool_linkmodes`.
+//! Kinds: `links`, `counters`, `neighbours`, `tcp4`, `tcp6`, `ethtool_family`, `ethtool_linkmodes`.
 
 use sc_agent::netlink::socket::{Dump, Protocol, Recording};
 use sc_agent::netlink::{ethtool, inet_diag, link, neigh, Socket};
@@ -30,6 +30,7 @@ fn main() -> ExitCode {
     };
     let bytes = match kind.as_str() {
         "links" => record(Protocol::Route, &mut link::Links::default()),
+        "counters" => record(Protocol::Route, &mut link::Counters::default()),
         "neighbours" => record(
             Protocol::Route,
             &mut neigh::Neighbours::new(neigh::Family::Unspec),

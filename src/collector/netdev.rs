@@ -4,12 +4,12 @@
 //!
 //! Two sources give the same series ([`NetSource`]):
 //! - **Netlink** (the default, as node_exporter's `--collector.netdev.netlink`): one
-//!   `RTM_GETLINK` dump holds every interface's `IFLA_STATS64`, which the kernel
-//!   folds into the 16 columns of /proc/net/dev as [`proc_net_dev_columns`] does, in
-//!   the same order (by interface index); `rx_nohandler` is one of its counters.
-//!   Interfaces whose name is not UTF-8 are skipped. When no netlink socket can be
-//!   created (a sandbox without `AF_NETLINK`), the collector says so once and reads
-//!   the files.
+//!   dump holds every interface's `rtnl_link_stats64` ([`netlink`] tells which),
+//!   which the kernel folds into the 16 columns of /proc/net/dev as
+//!   [`proc_net_dev_columns`] does, in the same order (by interface index);
+//!   `rx_nohandler` is one of its counters. Interfaces whose name is not UTF-8 are
+//!   skipped. When no netlink socket can be created (a sandbox without
+//!   `AF_NETLINK`), the collector says so once and reads the files.
 //! - **Files**: `<procfs>/net/dev`, and `rx_nohandler` from
 //!   `<sysfs>/class/net/<device>/statistics/rx_nohandler`, left out for a device
 //!   whose file cannot be read. The two header lines are skipped; the name is what
@@ -20,9 +20,9 @@
 use super::{read_file, read_value, set_path, Collector, Error, NetSource, Seen};
 use crate::batch::{Batch, Kind};
 use crate::config::Filter;
-use crate::netlink::link::{Links, Stats64};
-use crate::netlink::socket::Protocol;
-use crate::netlink::Socket;
+use crate::netlink::link::Stats64;
+
+mod netlink;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
@@ -68,9 +68,7 @@ pub struct Netdev {
     /// A device listed twice is reported once, the first time.
     seen: Seen,
     source: NetSource,
-    /// Netlink mode: the socket, opened at the first cycle, and the last dump.
-    socket: Socket,
-    links: Links,
+    netlink: netlink::Reader,
 }
 
 impl Netdev {
@@ -85,8 +83,7 @@ impl Netdev {
             devices: Vec::new(),
             seen: Seen::default(),
             source,
-            socket: Socket::new(Protocol::Route),
-            links: Links::default(),
+            netlink: netlink::Reader::new(),
         }
     }
 
@@ -97,28 +94,28 @@ impl Netdev {
         Ok(())
     }
 
-    /// The same devices and counters from one `RTM_GETLINK` dump.
+    /// The same devices and counters from the kernel's netlink answers.
     fn read_netlink(&mut self) -> Result<(), crate::netlink::Error> {
-        self.socket.dump(&mut self.links)?;
         self.buf.clear();
         self.devices.clear();
         self.seen.clear();
-        for link in self.links.as_slice() {
-            let (Some(name), Some(stats)) = (link.name(), &link.stats) else {
-                continue;
-            };
-            if !(self.filter.allows(name) && self.seen.first(name)) {
-                continue;
+        let (buf, devices, seen, filter) = (
+            &mut self.buf,
+            &mut self.devices,
+            &mut self.seen,
+            &self.filter,
+        );
+        self.netlink.read(|name, stats| {
+            if filter.allows(name) && seen.first(name) {
+                let start = buf.len();
+                buf.push_str(name);
+                devices.push(Device {
+                    name: start..buf.len(),
+                    counters: proc_net_dev_columns(stats),
+                    nohandler: stats.rx_nohandler,
+                });
             }
-            let start = self.buf.len();
-            self.buf.push_str(name);
-            self.devices.push(Device {
-                name: start..self.buf.len(),
-                counters: proc_net_dev_columns(stats),
-                nohandler: stats.rx_nohandler,
-            });
-        }
-        Ok(())
+        })
     }
 
     fn parse(&mut self) -> Result<(), Error> {

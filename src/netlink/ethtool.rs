@@ -160,6 +160,11 @@ impl Dump for LinkModes {
         self.entries.clear();
     }
 
+    /// Sorted by index for [`LinkModes::get`] (kernels before 6.7 dump in hash order).
+    fn finish(&mut self) {
+        self.entries.sort_unstable_by_key(|m| m.index);
+    }
+
     fn add(&mut self, message: &Message<'_>) -> Result<(), Error> {
         if self.entries.len() >= MAX_MODES {
             return Err(Error::TooLarge {
@@ -242,7 +247,7 @@ impl Ethtool {
         self.modes.as_ref()
     }
 
-    /// Every interface's link settings, sorted by index. `Err` with
+    /// Every interface's link settings. `Err` with
     /// [`Error::Refused`] and `ENOENT` when the kernel has no ethtool family.
     pub fn link_modes(&mut self) -> Result<&LinkModes, Error> {
         if self.modes.is_none() {
@@ -261,7 +266,6 @@ impl Ethtool {
             });
         };
         self.socket.dump(modes)?;
-        modes.sort();
         Ok(modes)
     }
 }
@@ -287,7 +291,6 @@ mod tests {
             parse_answer(RECORDED_MODES, &mut modes),
             Ok(Outcome::Complete)
         );
-        modes.sort();
         let list = modes.as_slice();
         // veth (both ends) and tun answer; lo has no link settings.
         assert_eq!(list.len(), 3, "{list:?}");

@@ -2,7 +2,8 @@
 //! asked over sockets kept open across cycles, parsed in place.
 //!
 //! - [`link`]: `RTM_GETLINK`, every interface with its attributes and `IFLA_STATS64`
-//!   in one dump (netdev and netclass read it instead of ~24 sysfs files a device).
+//!   in one dump (netclass reads it instead of ~24 sysfs files a device);
+//!   `RTM_GETSTATS`, the counters alone (netdev); the `RTNLGRP_LINK` announcements.
 //! - [`neigh`]: `RTM_GETNEIGH`, the neighbour (ARP/NDP) tables.
 //! - [`inet_diag`]: `SOCK_DIAG_BY_FAMILY`, TCP sockets of IPv4 and IPv6.
 //! - [`ethtool`]: the ethtool generic-netlink family's link modes (speed, duplex).
@@ -142,6 +143,9 @@ impl std::error::Error for Error {}
 pub fn fuzz_parse(bytes: &[u8]) {
     let mut links = link::Links::default();
     let _ = socket::parse_answer(bytes, &mut links);
+    let _ = links.by_name().count();
+    let mut counters = link::Counters::default();
+    let _ = socket::parse_answer(bytes, &mut counters);
     let mut neighbours = neigh::Neighbours::new(neigh::Family::Unspec);
     let _ = socket::parse_answer(bytes, &mut neighbours);
     let mut tcp = inet_diag::TcpStates::default();
@@ -150,7 +154,8 @@ pub fn fuzz_parse(bytes: &[u8]) {
     let _ = socket::parse_answer(bytes, &mut modes);
     let _ = ethtool::parse_family(bytes);
     for message in wire::Messages::new(bytes, 0).flatten() {
-        let _ = link::changed_index(&message);
+        let _ = link::Announcement::parse(&message);
+        let _ = inet_diag::TcpSocket::parse(&message);
     }
 }
 

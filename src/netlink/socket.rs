@@ -55,6 +55,8 @@ pub trait Dump {
     fn clear(&mut self);
     /// Takes one answer message.
     fn add(&mut self, message: &Message<'_>) -> Result<(), Error>;
+    /// Called once the answer is complete.
+    fn finish(&mut self) {}
 }
 
 /// The protocols this module speaks.
@@ -138,6 +140,7 @@ impl Socket {
         for _ in 0..MAX_ATTEMPTS {
             dump.clear();
             if self.dump_once(dump, deadline)? == Outcome::Complete {
+                dump.finish();
                 return Ok(());
             }
         }
@@ -244,6 +247,10 @@ impl<D: Dump> Dump for Recording<'_, D> {
         self.inner.clear();
     }
 
+    fn finish(&mut self) {
+        self.inner.finish();
+    }
+
     fn add(&mut self, message: &Message<'_>) -> Result<(), Error> {
         let header = message.header;
         self.bytes.extend_from_slice(&header.len.to_ne_bytes());
@@ -283,7 +290,11 @@ pub fn parse_answer(bytes: &[u8], dump: &mut impl Dump) -> Result<Outcome, Error
     let mut progress = Progress::default();
     for message in Messages::new(bytes, 0) {
         if take(dump, &message?, &mut progress)? == Step::Done {
-            return Ok(progress.outcome());
+            let outcome = progress.outcome();
+            if outcome == Outcome::Complete {
+                dump.finish();
+            }
+            return Ok(outcome);
         }
     }
     Err(Error::malformed(

@@ -1,5 +1,6 @@
 //! netclass over netlink: the same values sysfs shows, from one `RTM_GETLINK` dump
-//! and one ethtool link-modes dump a cycle, instead of ~24 files per device.
+//! (without counters) and one ethtool link-modes dump a cycle, instead of ~24
+//! files per device.
 //!
 //! Each sysfs attribute and where it comes from here (the kernel's net-sysfs.c
 //! decides what sysfs shows; the comments say how the netlink value maps):
@@ -134,7 +135,8 @@ impl Reader {
     pub(super) fn new() -> Self {
         Reader {
             socket: Socket::new(Protocol::Route),
-            links: Links::default(),
+            // netclass exports no counters: the kernel need not gather them.
+            links: Links::without_stats(),
             ethtool: Some(Ethtool::default()),
             statics: Statics::default(),
         }
@@ -153,10 +155,9 @@ impl Reader {
         // Announcements first: a change after this is seen next cycle.
         self.statics.invalidate();
         self.socket.dump(&mut self.links)?;
-        self.links.sort_by_name();
         let modes = link_modes(&mut self.ethtool);
         let mut len = 0;
-        for link in self.links.as_slice() {
+        for link in self.links.by_name() {
             let Some(name) = link.name().filter(|n| filter.allows(n)) else {
                 continue;
             };

@@ -1,0 +1,267 @@
+//! netdev and netclass read the kernel over netlink by default and from /proc and
+//! /sys with `netlink: false`: on the real kernel both must print the same series.
+//!
+//! The test makes a network namespace (`ip netns add`) holding devices of many
+//! kinds: veth pairs up and down, a set MTU, an alias with spaces around it, an
+//! address set by hand, a renamed device, allmulticast and promiscuous modes set by
+//! hand and by a bridge, a queue length and group of 2^32-1 (written through sysfs,
+//! which prints them as -1), a tun device without a hardware address, an ifb
+//! without link settings, and some traffic. The real binary runs `--once` inside it
+//! (`ip netns exec`) reading files, then netlink, then files again: names, labels,
+//! HELP, TYPE and order must be identical, gauges equal, and each netlink counter
+//! between the two file readings. Needs root and iproute2.
+
+mod common;
+
+use common::{Agent, Exposition, Sample, TempDir};
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+/// A network namespace, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    fn new() -> Netns {
+        let name = format!("sc-agent-nl-{}", std::process::id());
+        let _ = Command::new("ip").args(["netns", "del", &name]).status();
+        let ns = Netns(name);
+        ns.ip(&["netns", "add", &ns.0]);
+        ns
+    }
+
+    /// Runs `ip ARGS` in the host namespace, checking it worked.
+    fn ip(&self, args: &[&str]) {
+        let output = Command::new(common::require("ip"))
+            .args(args)
+            .output()
+            .expect("run ip");
+        assert!(
+            output.status.success(),
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// Runs `ip -n NS ARGS`.
+    fn run(&self, args: &str) {
+        let mut all = vec!["-n", self.0.as_str()];
+        all.extend(args.split_whitespace());
+        self.ip(&all);
+    }
+
+    /// Runs `sh -c SCRIPT` inside the namespace (for sysfs writes, which need the
+    /// namespace's own /sys that `ip netns exec` mounts).
+    fn sh(&self, script: &str) {
+        let status = Command::new("ip")
+            .args(["netns", "exec", &self.0, "sh", "-c", script])
+            .status()
+            .expect("ip netns exec sh");
+        assert!(status.success(), "{script}");
+    }
+
+    /// Sends `count` UDP datagrams from `from` to `to` from inside the namespace.
+    fn send_udp(&self, from: &str, to: &str, count: usize) {
+        let path = format!("/run/netns/{}", self.0);
+        let (from, to) = (from.to_owned(), to.to_owned());
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).expect("open the namespace");
+            nix::sched::setns(ns, nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
+            let socket = std::net::UdpSocket::bind(from).expect("bind");
+            for _ in 0..count {
+                socket.send_to(b"sc-agent test", &to).expect("send");
+            }
+        })
+        .join()
+        .expect("the sending thread");
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn build(ns: &Netns) {
+    for step in [
+        "link set lo up",
+        // A pair, both up, with traffic between them.
+        "link add va0 type veth peer name vb0 address 02:00:00:00:0b:00",
+        "link set va0 up",
+        "link set vb0 up",
+        "addr add 192.0.2.1/24 dev va0",
+        "neigh add 192.0.2.2 lladdr 02:00:00:00:0b:00 dev va0 nud permanent",
+        "link set va0 allmulticast on",
+        "link set vb0 promisc on",
+        // A jumbo MTU and an alias; its peer in a bridge (promiscuous by the kernel).
+        "link add va1 mtu 9000 type veth peer name vb1",
+        "link set va1 up",
+        "link add br0 type bridge",
+        "link set vb1 master br0",
+        "link set br0 up",
+        "link set vb1 up",
+        // Down, an address set by hand, renamed.
+        "link add va2 type veth peer name vb2",
+        "link set va2 address 02:11:22:33:44:55",
+        "link set va2 name renamed2",
+        // No hardware address; no link settings.
+        "tuntap add dev tun0 mode tun",
+        "link set tun0 up",
+        "link add ifb9 type ifb",
+        "link set ifb9 up",
+    ] {
+        ns.run(step);
+    }
+    // `ip link set ... alias` takes one word: set one with spaces through sysfs,
+    // with the queue length and group past what `ip` accepts.
+    ns.sh(
+        "printf '  uplink to the rack  ' > /sys/class/net/va1/ifalias && \
+         echo 4294967295 > /sys/class/net/renamed2/tx_queue_len && \
+         echo 4294967295 > /sys/class/net/renamed2/netdev_group",
+    );
+    ns.send_udp("192.0.2.1:0", "192.0.2.2:9", 20);
+}
+
+fn config(dir: &TempDir, netlink: bool) -> std::path::PathBuf {
+    dir.write(
+        &format!("netlink-{netlink}.yaml"),
+        &common::base_config(&format!(
+            "{}netdev:\n  netlink: {netlink}\nnetclass:\n  netlink: {netlink}\n",
+            common::collectors_only(&["netdev", "netclass"])
+        )),
+    )
+}
+
+/// One `--once` cycle of the agent inside the namespace.
+fn once(ns: &Netns, config: &std::path::Path) -> Exposition {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", &ns.0])
+        .arg(common::bin())
+        .args(["--once".as_ref(), "--config".as_ref(), config.as_os_str()]);
+    let mut agent = Agent::spawn_with(&mut command, &[("SC_LOG_LEVEL", "warn")]);
+    let status = agent
+        .wait_exit(Duration::from_secs(30))
+        .expect("sc-agent --once exits");
+    assert!(status.success(), "{status}: {}", agent.stderr());
+    assert_eq!(agent.stderr(), "", "no warning in either mode");
+    Exposition::parse(&agent.stdout())
+}
+
+/// The series of the two collectors in order, without the agent's timing.
+fn series(exposition: &Exposition) -> Vec<&Sample> {
+    exposition
+        .samples
+        .iter()
+        .filter(|s| s.name.starts_with("node_network_"))
+        .collect()
+}
+
+fn key(sample: &Sample) -> String {
+    format!("{}{:?}", sample.name, sample.labels)
+}
+
+#[test]
+fn netlink_and_files_give_the_same_series() {
+    let ns = Netns::new();
+    build(&ns);
+    let dir = TempDir::new();
+    let (files, netlink) = (config(&dir, false), config(&dir, true));
+    let before = once(&ns, &files);
+    let ours = once(&ns, &netlink);
+    let after = once(&ns, &files);
+
+    let (before_s, ours_s, after_s) = (series(&before), series(&ours), series(&after));
+    let keys = |s: &[&Sample]| s.iter().map(|s| key(s)).collect::<Vec<_>>();
+    assert_eq!(
+        keys(&ours_s),
+        keys(&before_s),
+        "the same series in the same order"
+    );
+    assert_eq!(keys(&after_s), keys(&before_s));
+    let families = |e: &Exposition| {
+        let pick = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .filter(|(name, _)| name.starts_with("node_network_"))
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
+        (pick(&e.help), pick(&e.kind))
+    };
+    assert_eq!(families(&ours), families(&before), "HELP and TYPE");
+
+    let mut moved = 0;
+    for ((b, o), a) in before_s.iter().zip(&ours_s).zip(&after_s) {
+        let counter = ours.kind.get(&o.name).map(String::as_str) == Some("counter");
+        if counter {
+            assert!(
+                b.value <= o.value && o.value <= a.value,
+                "{}: files {} then netlink {} then files {}",
+                key(o),
+                b.value,
+                o.value,
+                a.value
+            );
+            moved += usize::from(o.value > 0.0);
+        } else {
+            assert_eq!(o.value, b.value, "{}", key(o));
+            assert_eq!(o.value, a.value, "{}", key(o));
+        }
+    }
+    assert!(moved > 10, "traffic shows in the counters ({moved})");
+
+    // The cases the namespace was built for, as sysfs shows them.
+    let value = |name: &str, device: &str| {
+        ours_s
+            .iter()
+            .find(|s| s.name == name && s.labels.get("device").map(String::as_str) == Some(device))
+            .map(|s| s.value)
+    };
+    assert_eq!(value("node_network_mtu_bytes", "va1"), Some(9000.0));
+    assert_eq!(
+        value("node_network_transmit_queue_length", "renamed2"),
+        Some(-1.0)
+    );
+    assert_eq!(value("node_network_net_dev_group", "renamed2"), Some(-1.0));
+    assert_eq!(
+        value("node_network_address_assign_type", "renamed2"),
+        Some(3.0)
+    );
+    assert_eq!(
+        value("node_network_name_assign_type", "renamed2"),
+        Some(4.0)
+    );
+    assert_eq!(value("node_network_carrier", "renamed2"), None, "down");
+    assert_eq!(
+        value("node_network_speed_bytes", "ifb9"),
+        None,
+        "no link settings"
+    );
+    assert_eq!(
+        value("node_network_speed_bytes", "va0"),
+        Some(1_250_000_000.0)
+    );
+    assert!(value("node_network_transmit_packets_total", "va0") >= Some(20.0));
+    let flags = value("node_network_flags", "vb1").unwrap_or(0.0) as u32;
+    assert_eq!(
+        flags & 0x300,
+        0x300,
+        "a bridge port is promiscuous and allmulti"
+    );
+    let info = |device: &str| {
+        ours_s
+            .iter()
+            .find(|s| {
+                s.name == "node_network_info"
+                    && s.labels.get("device").map(String::as_str) == Some(device)
+            })
+            .map(|s| s.labels.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(info("va1")["ifalias"], "uplink to the rack");
+    assert_eq!(info("tun0")["address"], "");
+    assert_eq!(info("renamed2")["address"], "02:11:22:33:44:55");
+    assert_eq!(info("va0")["duplex"], "full");
+}
