@@ -10,6 +10,10 @@
 //! (`ip netns exec`) reading files, then netlink, then files again: names, labels,
 //! HELP, TYPE and order must be identical, gauges equal, and each netlink counter
 //! between the two file readings. Needs root and iproute2.
+//!
+//! And where no netlink socket can be made (a seccomp filter refuses them, as a
+//! sandbox without `AF_NETLINK` does), both collectors say so once and read the
+//! files.
 
 mod common;
 
@@ -264,4 +268,86 @@ fn netlink_and_files_give_the_same_series() {
     assert_eq!(info("tun0")["address"], "");
     assert_eq!(info("renamed2")["address"], "02:11:22:33:44:55");
     assert_eq!(info("va0")["duplex"], "full");
+}
+
+/// Makes `command` run under a seccomp filter that refuses `socket(AF_NETLINK, ...)`
+/// with EAFNOSUPPORT, as systemd's `RestrictAddressFamilies=` does.
+#[cfg(target_arch = "x86_64")]
+fn without_netlink(command: &mut Command) {
+    use nix::libc;
+    use std::os::unix::process::CommandExt;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const LD_ABS_W: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const ALLOW: u32 = 0x7fff_0000; // SECCOMP_RET_ALLOW
+    const ERRNO: u32 = 0x0005_0000; // SECCOMP_RET_ERRNO
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    // seccomp_data: nr at 0, arch at 4, args[0] at 16.
+    let program = [
+        op(LD_ABS_W, 0, 0, 4),
+        op(JEQ_K, 0, 5, AUDIT_ARCH_X86_64),
+        op(LD_ABS_W, 0, 0, 0),
+        op(JEQ_K, 0, 3, libc::SYS_socket as u32),
+        op(LD_ABS_W, 0, 0, 16),
+        op(JEQ_K, 0, 1, libc::AF_NETLINK as u32),
+        op(RET_K, 0, 0, ERRNO | libc::EAFNOSUPPORT as u32),
+        op(RET_K, 0, 0, ALLOW),
+    ];
+    // SAFETY: between fork and exec the closure only makes two prctl calls on a
+    // program that lives on this stack until exec (the closure owns a copy).
+    unsafe {
+        command.pre_exec(move || {
+            let filter = libc::sock_fprog {
+                len: program.len() as u16,
+                filter: program.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &filter) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn without_netlink_sockets_both_read_the_files() {
+    let dir = TempDir::new();
+    let (files, netlink) = (config(&dir, false), config(&dir, true));
+    let run = |config: &std::path::Path, sandboxed: bool| {
+        let mut command = Command::new(common::bin());
+        command.args(["--once".as_ref(), "--config".as_ref(), config.as_os_str()]);
+        if sandboxed {
+            without_netlink(&mut command);
+        }
+        let mut agent = Agent::spawn_with(&mut command, &[("SC_LOG_LEVEL", "warn")]);
+        let status = agent.wait_exit(Duration::from_secs(30)).expect("exits");
+        assert!(status.success(), "{status}: {}", agent.stderr());
+        (Exposition::parse(&agent.stdout()), agent.stderr())
+    };
+    let (sandboxed, stderr) = run(&netlink, true);
+    let (reference, _) = run(&files, false);
+    for collector in ["netdev", "netclass"] {
+        assert!(
+            stderr.contains(&format!(
+                "{collector}: netlink socket(NETLINK_ROUTE): EAFNOSUPPORT"
+            )),
+            "{stderr}"
+        );
+        let success = sandboxed.samples.iter().find(|s| {
+            s.name == "node_scrape_collector_success"
+                && s.labels.get("collector").map(String::as_str) == Some(collector)
+        });
+        assert_eq!(success.map(|s| s.value), Some(1.0), "{collector}");
+    }
+    assert_eq!(
+        stderr.matches("instead").count(),
+        2,
+        "said once each: {stderr}"
+    );
+    let keys = |e: &Exposition| series(e).iter().map(|s| key(s)).collect::<Vec<_>>();
+    assert_eq!(keys(&sandboxed), keys(&reference));
 }

@@ -126,16 +126,16 @@ impl Netclass {
     }
 
     /// Netlink mode: the devices from the dumps, the few sysfs-only files as needed.
-    fn read_netlink(&mut self) -> Result<Result<(), Error>, crate::netlink::Error> {
+    fn read_netlink(&mut self) -> Result<(), Error> {
         let mut files = Files {
             dir: &self.dir,
             path: &mut self.scratch,
             value: &mut self.value,
         };
-        let read =
+        self.len =
             self.netlink
                 .read(&self.filter, &mut files, &mut self.names, &mut self.devices)?;
-        Ok(read.map(|len| self.len = len))
+        Ok(())
     }
 
     /// Lists this cycle's devices: every entry that is not a regular file.
@@ -223,17 +223,16 @@ impl Collector for Netclass {
 
     fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
         if self.source == NetSource::Netlink {
-            match self.read_netlink() {
-                Ok(read) => {
-                    read?;
-                    self.write(out);
-                    return Ok(());
-                }
+            match self.netlink.connect() {
                 Err(e) if e.is_unavailable() => {
                     log::warn!("netclass: {e}; reading {} instead", self.dir.display());
                     self.source = NetSource::Files;
                 }
-                Err(e) => return Err(e.into()),
+                _ => {
+                    self.read_netlink()?;
+                    self.write(out);
+                    return Ok(());
+                }
             }
         }
         self.list()?;

@@ -182,16 +182,16 @@ impl Collector for Netdev {
 
     fn collect(&mut self, out: &mut Batch) -> Result<(), Error> {
         if self.source == NetSource::Netlink {
-            match self.read_netlink() {
-                Ok(()) => {
-                    self.write(out);
-                    return Ok(());
-                }
+            match self.netlink.connect() {
                 Err(e) if e.is_unavailable() => {
                     log::warn!("netdev: {e}; reading {} instead", self.path.display());
                     self.source = NetSource::Files;
                 }
-                Err(e) => return Err(e.into()),
+                _ => {
+                    self.read_netlink()?;
+                    self.write(out);
+                    return Ok(());
+                }
             }
         }
         self.read_files()?;

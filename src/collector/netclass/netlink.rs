@@ -142,16 +142,21 @@ impl Reader {
         }
     }
 
+    /// Opens the route socket if it is not open: an error that
+    /// [`netlink::Error::is_unavailable`] means there is no netlink here.
+    pub(super) fn connect(&mut self) -> Result<(), netlink::Error> {
+        self.socket.connect()
+    }
+
     /// Fills the first slots of `names` and `devices` with this cycle's devices,
-    /// sorted by name; returns how many. A [`netlink::Error`] from the link dump is
-    /// returned as such, so the caller can tell "no netlink here" apart.
+    /// sorted by name; returns how many.
     pub(super) fn read(
         &mut self,
         filter: &Filter,
         files: &mut Files<'_>,
         names: &mut Vec<String>,
         devices: &mut Vec<Device>,
-    ) -> Result<Result<usize, Error>, netlink::Error> {
+    ) -> Result<usize, Error> {
         // Announcements first: a change after this is seen next cycle.
         self.statics.invalidate();
         self.socket.dump(&mut self.links)?;
@@ -172,13 +177,11 @@ impl Reader {
             };
             slot_name.clear();
             slot_name.push_str(name);
-            if let Err(e) = fill(link, modes, files, &mut self.statics, device) {
-                return Ok(Err(e));
-            }
+            fill(link, modes, files, &mut self.statics, device)?;
             len += 1;
         }
         self.statics.forget_unseen();
-        Ok(Ok(len))
+        Ok(len)
     }
 }
 

@@ -52,6 +52,12 @@ impl Reader {
         }
     }
 
+    /// Opens the route socket if it is not open: an error that
+    /// [`Error::is_unavailable`] means there is no netlink here.
+    pub(super) fn connect(&mut self) -> Result<(), Error> {
+        self.socket.connect()
+    }
+
     /// Hands each interface's name and counters to `each`, in the kernel's order.
     /// Interfaces whose name is not UTF-8 are skipped.
     pub(super) fn read(&mut self, mut each: impl FnMut(&str, &Stats64)) -> Result<(), Error> {
