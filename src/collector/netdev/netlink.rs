@@ -148,7 +148,11 @@ impl Reader {
         let complete = events.drain(|message| match Announcement::parse(message) {
             Some(Ok(Announcement::Named(index, name))) => {
                 match names.binary_search_by_key(&index, |(i, _)| *i) {
-                    Ok(at) => names[at].1 = name,
+                    Ok(at) => {
+                        if let Some(slot) = names.get_mut(at) {
+                            slot.1 = name;
+                        }
+                    }
                     Err(at) => names.insert(at, (index, name)),
                 }
             }
