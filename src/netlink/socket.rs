@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 /// they are read, so this is only ever reached when something is badly wrong; it
 /// keeps the agent's single loop thread from waiting forever.
 const RECEIVE_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long one dump may take, retries included.
+/// How long one dump may take, retries included (checked between datagrams, so a
+/// dump ends within this plus one [`RECEIVE_TIMEOUT`]).
 const DUMP_DEADLINE: Duration = Duration::from_secs(2);
 /// How many times a dump is asked for when the kernel reports that the set changed
 /// under it (`NLM_F_DUMP_INTR`) or a datagram was larger than the buffer.
