@@ -374,8 +374,10 @@ const RTEXT_FILTER_SKIP_STATS: u32 = 1 << 3;
 const IFLA_EXT_MASK: u16 = 29;
 
 impl Links {
-    /// A dump without `IFLA_STATS64` (nor the IPv6 statistics): about a fifth
-    /// cheaper for the kernel, for readers that do not need the counters.
+    /// A dump for readers that need no counters (`RTEXT_FILTER_SKIP_STATS`): the
+    /// kernel leaves out the IPv6 statistics, a quarter of the bytes and about a
+    /// fifth of its work for veth interfaces. (Linux 6.18 still sends
+    /// `IFLA_STATS64` with it, so `stats` may be there or not.)
     pub fn without_stats() -> Self {
         Links {
             ext_mask: RTEXT_FILTER_SKIP_STATS,

@@ -1,6 +1,6 @@
 //! netclass over netlink: the same values sysfs shows, from one `RTM_GETLINK` dump
-//! (without counters) and one ethtool link-modes dump a cycle, instead of ~24
-//! files per device.
+//! (asking the kernel to skip the counters it can) and one ethtool link-modes dump
+//! a cycle, instead of ~24 files per device.
 //!
 //! Each sysfs attribute and where it comes from here (the kernel's net-sysfs.c
 //! decides what sysfs shows; the comments say how the netlink value maps):
@@ -135,7 +135,7 @@ impl Reader {
     pub(super) fn new() -> Self {
         Reader {
             socket: Socket::new(Protocol::Route),
-            // netclass exports no counters: the kernel need not gather them.
+            // netclass exports no counters: the kernel may leave some out.
             links: Links::without_stats(),
             ethtool: Some(Ethtool::default()),
             statics: Statics::default(),
