@@ -167,12 +167,38 @@ fn key(sample: &Sample) -> String {
     format!("{}{:?}", sample.name, sample.labels)
 }
 
+/// The gauges (names, labels, values) of an exposition: what must not move.
+fn gauges(exposition: &Exposition) -> Vec<String> {
+    series(exposition)
+        .into_iter()
+        .filter(|s| exposition.kind.get(&s.name).map(String::as_str) != Some("counter"))
+        .map(|s| format!("{} {}", key(s), s.value))
+        .collect()
+}
+
+/// Waits until the kernel has settled the new devices (it updates operstate and
+/// carrier asynchronously, up to a second later): two file readings a little
+/// apart show the same gauges.
+fn settle(ns: &Netns, files: &std::path::Path) {
+    let mut last = gauges(&once(ns, files));
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = gauges(&once(ns, files));
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    panic!("the namespace did not settle in 6 s");
+}
+
 #[test]
 fn netlink_and_files_give_the_same_series() {
     let ns = Netns::new();
     build(&ns);
     let dir = TempDir::new();
     let (files, netlink) = (config(&dir, false), config(&dir, true));
+    settle(&ns, &files);
     let before = once(&ns, &files);
     let ours = once(&ns, &netlink);
     let after = once(&ns, &files);

@@ -423,10 +423,20 @@ mod tests {
             devices();
             let mut netlink = Netclass::new(sysfs, Filter::default(), NetSource::Netlink);
             let mut files = Netclass::new(sysfs, Filter::default(), NetSource::Files);
-            let first = render(&mut netlink).unwrap();
-            // The second cycle takes the kept attributes.
-            assert_eq!(render(&mut netlink).unwrap(), first);
-            (first, render(&mut files).unwrap())
+            // The kernel settles operstate and carrier of new devices up to a second
+            // later: compare once two file readings around netlink's agree.
+            for _ in 0..20 {
+                let before = render(&mut files).unwrap();
+                let ours = render(&mut netlink).unwrap();
+                // The second cycle takes the kept attributes.
+                let again = render(&mut netlink).unwrap();
+                if render(&mut files).unwrap() == before {
+                    assert_eq!(again, ours);
+                    return (ours, before);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            }
+            panic!("the namespace did not settle");
         });
         assert_eq!(netlink, files);
         for expected in [
