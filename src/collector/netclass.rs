@@ -182,7 +182,7 @@ impl Netclass {
             let up = device.texts[OPERSTATE] == "up";
             family
                 .series()
-                .label("device", name)
+                .label_str("device", name)
                 .value(f64::from(u8::from(up)));
         }
         let mut family = out.family(
@@ -191,9 +191,9 @@ impl Netclass {
             Kind::Gauge,
         );
         for (name, device) in devices() {
-            let mut series = family.series().label("device", name);
+            let mut series = family.series().label_str("device", name);
             for (label, text) in TEXTS.iter().zip(&device.texts) {
-                series = series.label(label, text);
+                series = series.label_str(label, text);
             }
             series.value(1.0);
         }
@@ -210,7 +210,10 @@ impl Netclass {
                 if number.file == "speed" {
                     value = value.wrapping_mul(1000 * 1000) / 8; // Mb/s to bytes/s
                 }
-                family.series().label("device", name).value(value as f64);
+                family
+                    .series()
+                    .label_str("device", name)
+                    .value(value as f64);
             }
         }
     }

@@ -155,7 +155,7 @@ impl Netdev {
             for device in &self.devices {
                 family
                     .series()
-                    .label("device", &self.buf[device.name.clone()])
+                    .label_str("device", &self.buf[device.name.clone()])
                     .value(device.counters[column] as f64);
             }
         }
@@ -168,7 +168,7 @@ impl Netdev {
             if let Some(count) = device.nohandler {
                 family
                     .series()
-                    .label("device", &self.buf[device.name.clone()])
+                    .label_str("device", &self.buf[device.name.clone()])
                     .value(count as f64);
             }
         }
