@@ -35,6 +35,7 @@ declare -A APT_FOR=(
   [useradd]=passwd
   [python3]=python3
   [dbus-daemon]=dbus-daemon
+  [ip]=iproute2
 )
 
 missing=()

@@ -93,13 +93,16 @@ fn put(path: &Path, data: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// The default collectors over the tree; those that would ask the kernel over
+/// netlink read the tree's files instead.
 fn config(dir: &Path, interval: &str) -> PathBuf {
     let path = dir.join("sc-agent.yaml");
     std::fs::write(
         &path,
         format!(
             "vm_id: test-vm\ninstance: test-host\ncollection_interval: {interval}\n\
-             paths:\n  procfs: {0}/proc\n  sysfs: {0}/sys\n  rootfs: {0}/root\n",
+             paths:\n  procfs: {0}/proc\n  sysfs: {0}/sys\n  rootfs: {0}/root\n\
+             collectors:\n  netdev:\n    netlink: false\n  netclass:\n    netlink: false\n",
             dir.display()
         ),
     )

@@ -555,7 +555,10 @@ fn the_unit_keeps_the_hardening_the_agent_was_checked_with() {
         ("PrivateDevices", "yes"),
         ("CapabilityBoundingSet", "CAP_DAC_READ_SEARCH"),
         ("AmbientCapabilities", "CAP_DAC_READ_SEARCH"),
-        ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+        (
+            "RestrictAddressFamilies",
+            "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+        ),
         ("SystemCallArchitectures", "native"),
         ("Restart", "on-failure"),
         ("MemoryDenyWriteExecute", "yes"),
