@@ -1,5 +1,6 @@
-//! netdev and netclass read the kernel over netlink by default and from /proc and
-//! /sys with `netlink: false`: on the real kernel both must print the same series.
+//! netdev, netclass and arp read the kernel over netlink by default and from /proc
+//! and /sys with `netlink: false`: on the real kernel both must print the same
+//! series.
 //!
 //! The test makes a network namespace (`ip netns add`) holding devices of many
 //! kinds: veth pairs up and down, a set MTU, an alias with spaces around it, an
@@ -11,14 +12,19 @@
 //! HELP, TYPE and order must be identical, gauges equal, and each netlink counter
 //! between the two file readings. Needs root and iproute2.
 //!
+//! For arp, a namespace holds IPv4 neighbours in every state `ip neigh` can set on
+//! two devices (and a NOARP and an IPv6 entry, which are not counted): both modes
+//! and Debian's node_exporter 1.5 (which reads /proc/net/arp), run in that
+//! namespace, report the same entries, and netlink mode's states are those set.
+//!
 //! And where no netlink socket can be made (a seccomp filter refuses them, as a
-//! sandbox without `AF_NETLINK` does), both collectors say so once and read the
+//! sandbox without `AF_NETLINK` does), the collectors say so once and read the
 //! files.
 
 use sc_agent_testkit as common;
 
 use common::netns::Netns;
-use common::{Agent, Exposition, Sample, TempDir};
+use common::{http_get, require, wait_for_port, Agent, Exposition, Peer, Sample, TempDir};
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
@@ -79,7 +85,7 @@ fn config(dir: &TempDir, netlink: bool) -> std::path::PathBuf {
         &format!("netlink-{netlink}.yaml"),
         &common::base_config(&format!(
             "collectors:\n  disable_defaults: true\n  netdev:\n    netlink: {netlink}\n  \
-             netclass:\n    netlink: {netlink}\n"
+             netclass:\n    netlink: {netlink}\n  arp:\n    netlink: {netlink}\n"
         )),
     )
 }
@@ -97,7 +103,7 @@ fn once(ns: &Netns, config: &std::path::Path) -> Exposition {
     Exposition::parse(&agent.stdout())
 }
 
-/// The series of the two collectors in order, without the agent's timing.
+/// The series of netdev and netclass in order, without the agent's timing.
 fn series(exposition: &Exposition) -> Vec<&Sample> {
     exposition
         .samples
@@ -301,7 +307,7 @@ fn without_netlink_sockets_both_read_the_files() {
     };
     let (sandboxed, stderr) = run(&netlink, true);
     let (reference, _) = run(&files, false);
-    for collector in ["netdev", "netclass"] {
+    for collector in ["netdev", "netclass", "arp"] {
         assert!(
             stderr.contains(&format!(
                 "{collector}: netlink socket(NETLINK_ROUTE): EAFNOSUPPORT"
@@ -316,9 +322,105 @@ fn without_netlink_sockets_both_read_the_files() {
     }
     assert_eq!(
         stderr.matches("instead").count(),
-        2,
+        3,
         "said once each: {stderr}"
     );
     let keys = |e: &Exposition| series(e).iter().map(|s| key(s)).collect::<Vec<_>>();
     assert_eq!(keys(&sandboxed), keys(&reference));
+}
+
+/// `node_arp_entries` by device, or `node_arp_states` by device and state.
+fn arp(exposition: &Exposition, name: &str) -> BTreeMap<String, f64> {
+    exposition
+        .find(name)
+        .map(|s| {
+            let labels: Vec<&str> = s
+                .labels
+                .iter()
+                .filter(|(k, _)| ["device", "state"].contains(&k.as_str()))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            (labels.join("/"), s.value)
+        })
+        .collect()
+}
+
+#[test]
+fn arp_modes_and_node_exporter_count_the_same_entries() {
+    let ns = Netns::new("arp");
+    for step in [
+        "link set lo up",
+        "link add aa0 type veth peer name ab0",
+        "link set aa0 up",
+        "link set ab0 up",
+        "addr add 198.51.100.1/24 dev aa0",
+        "neigh add 198.51.100.2 lladdr 02:00:00:00:01:02 dev aa0 nud permanent",
+        "neigh add 198.51.100.3 lladdr 02:00:00:00:01:03 dev aa0 nud permanent",
+        "neigh add 198.51.100.4 lladdr 02:00:00:00:01:04 dev aa0 nud stale",
+        // Not in /proc/net/arp, so not counted by either mode.
+        "neigh add 198.51.100.5 lladdr 02:00:00:00:01:05 dev aa0 nud noarp",
+        "-6 neigh add 2001:db8::2 lladdr 02:00:00:00:01:06 dev aa0 nud permanent",
+        "link add ba0 type veth peer name bb0",
+        "link set ba0 up",
+        "link set bb0 up",
+        "addr add 203.0.113.1/24 dev ba0",
+        "neigh add 203.0.113.2 lladdr 02:00:00:00:02:02 dev ba0 nud reachable",
+        "neigh add 203.0.113.3 dev ba0 nud failed",
+        "neigh add 203.0.113.4 dev ba0 nud incomplete",
+    ] {
+        ns.ip(step);
+    }
+    let dir = TempDir::new();
+    let (files, netlink) = (config(&dir, false), config(&dir, true));
+    let ours = once(&ns, &netlink);
+    let from_files = once(&ns, &files);
+
+    // node_exporter 1.5 in the namespace, scraped from inside it.
+    let port = 9100;
+    let mut command = ns.command(&require("prometheus-node-exporter"));
+    command
+        .args(["--collector.disable-defaults", "--collector.arp"])
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _node_exporter = Peer(command.spawn().expect("start node_exporter"));
+    let text = ns.run(move || {
+        assert!(
+            wait_for_port(port, Duration::from_secs(20)),
+            "node_exporter listens"
+        );
+        http_get(port, "/metrics").expect("scrape node_exporter")
+    });
+    let theirs = Exposition::parse(&text);
+
+    let entries = arp(&ours, "node_arp_entries");
+    let expected: BTreeMap<String, f64> = [("aa0".to_owned(), 3.0), ("ba0".to_owned(), 3.0)].into();
+    assert_eq!(entries, expected, "netlink mode");
+    assert_eq!(arp(&from_files, "node_arp_entries"), expected, "file mode");
+    assert_eq!(
+        arp(&theirs, "node_arp_entries"),
+        expected,
+        "node_exporter 1.5"
+    );
+    assert_eq!(
+        ours.help["node_arp_entries"],
+        theirs.help["node_arp_entries"]
+    );
+
+    let states = arp(&ours, "node_arp_states");
+    assert_eq!(states.get("aa0/permanent"), Some(&2.0), "{states:?}");
+    assert_eq!(states.get("aa0/stale"), Some(&1.0), "{states:?}");
+    assert_eq!(states.get("ba0/failed"), Some(&1.0), "{states:?}");
+    assert_eq!(states.get("ba0/incomplete"), Some(&1.0), "{states:?}");
+    // Reachable for a while, then stale: either way one entry.
+    let resolved: f64 = ["reachable", "stale", "delay", "probe"]
+        .iter()
+        .filter_map(|s| states.get(&format!("ba0/{s}")))
+        .sum();
+    assert_eq!(resolved, 1.0, "{states:?}");
+    assert_eq!(states.values().sum::<f64>(), 6.0, "{states:?}");
+    assert!(
+        arp(&from_files, "node_arp_states").is_empty(),
+        "netlink only"
+    );
 }

@@ -61,6 +61,7 @@ collectors! {
     xfs: Xfs = on,
     nfs: Nfs = on,
     btrfs: Btrfs = on,
+    arp: Arp = on,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }
