@@ -62,6 +62,7 @@ collectors! {
     nfs: Nfs = on,
     btrfs: Btrfs = on,
     arp: Arp = on,
+    tcpstat: Tcpstat = off,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }

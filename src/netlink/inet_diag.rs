@@ -5,7 +5,8 @@
 //!
 //! A busy server has hundreds of thousands of sockets, so [`TcpStates`] keeps
 //! only counts and sums per state, never the sockets; [`TcpSocket::parse`] reads
-//! one message for a caller that wants more.
+//! one message for a caller that wants more. No extension (`INET_DIAG_INFO`, the
+//! 232-byte `tcp_info`) is asked for: the fixed header has the state and queues.
 
 use super::socket::Dump;
 use super::wire::{self, Message, Request, NLM_F_DUMP, NLM_F_REQUEST};
@@ -17,10 +18,13 @@ const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_MSG_LEN: usize = 72;
 /// `sizeof(struct inet_diag_req_v2)`.
 const INET_DIAG_REQ_V2_LEN: usize = 56;
-/// `idiag_states`: every state (the kernel adds TCP_NEW_SYN_RECV to
-/// TCP_SYN_RECV itself, and reports those sockets as TCP_SYN_RECV, as
-/// /proc/net/tcp does).
-const ALL_STATES: u32 = !0;
+/// `idiag_states`: `TCPF_ALL` of the kernel before 6.5, every state from
+/// `TCP_ESTABLISHED` to `TCP_CLOSING`, as node_exporter asks. The kernel adds
+/// `TCP_NEW_SYN_RECV` to `TCP_SYN_RECV` itself and reports those sockets as
+/// `TCP_SYN_RECV`, as /proc/net/tcp does; `TCP_BOUND_INACTIVE` (13, bound sockets
+/// that neither listen nor connect, Linux 6.5+) is left out, as /proc/net/tcp
+/// leaves them out.
+const ALL_STATES: u32 = 0xfff;
 
 /// TCP states of <netinet/tcp.h> (`TCP_ESTABLISHED` = 1 ... `TCP_CLOSING` = 11),
 /// as `inet_diag_msg.idiag_state` carries them.
@@ -228,6 +232,21 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "netlink SOCK_DIAG_BY_FAMILY at offset 0: payload of 4 bytes, shorter than its 72-byte header"
+        );
+    }
+
+    #[test]
+    fn asks_for_the_states_node_exporter_asks_for() {
+        let mut request = Request::default();
+        TcpStates::new(IpFamily::V6).write_request(&mut request, 3);
+        let bytes = request.bytes();
+        assert_eq!(bytes.len(), 16 + INET_DIAG_REQ_V2_LEN);
+        assert_eq!(wire::u16_at(bytes, 4), Some(SOCK_DIAG_BY_FAMILY));
+        assert_eq!(&bytes[16..20], &[nix::libc::AF_INET6 as u8, 6, 0, 0]);
+        assert_eq!(
+            wire::u32_at(bytes, 20),
+            Some(0xfff),
+            "TCP_ESTABLISHED..TCP_CLOSING"
         );
     }
 
