@@ -5,7 +5,8 @@
 //!   in one dump (netclass reads it instead of ~24 sysfs files a device);
 //!   `RTM_GETSTATS`, the counters alone (netdev); the `RTNLGRP_LINK` announcements.
 //! - [`neigh`]: `RTM_GETNEIGH`, the neighbour (ARP/NDP) tables.
-//! - [`inet_diag`]: `SOCK_DIAG_BY_FAMILY`, TCP sockets of IPv4 and IPv6.
+//! - [`inet_diag`]: `TCPDIAG_GETSOCK` and `SOCK_DIAG_BY_FAMILY`, the TCP sockets of
+//!   IPv4 and IPv6.
 //! - [`ethtool`]: the ethtool generic-netlink family's link modes (speed, duplex).
 //! - [`interfaces`]: the interface names by index, kept by the kernel's link
 //!   announcements (the counters and the neighbours name interfaces by index).
@@ -165,6 +166,8 @@ pub fn fuzz_parse(bytes: &[u8]) {
     let mut neighbours = neigh::Neighbours::new(neigh::Family::Unspec);
     let _ = socket::parse_answer(bytes, &mut neighbours);
     let mut tcp = inet_diag::TcpStates::default();
+    let _ = socket::parse_answer(bytes, &mut tcp);
+    let mut tcp = inet_diag::TcpStates::new(inet_diag::Scope::Only(inet_diag::IpFamily::V6));
     let _ = socket::parse_answer(bytes, &mut tcp);
     let mut modes = ethtool::LinkModes::with_family(ethtool::FUZZ_FAMILY_ID);
     let _ = socket::parse_answer(bytes, &mut modes);

@@ -5,7 +5,8 @@
 //! ```sh
 //! cargo run -p sc-agent-testkit --bin netlink-record -- links src/netlink/fixtures/links.bin
 //! ```
-//! Kinds: `links`, `counters`, `neighbours`, `tcp4`, `tcp6`, `ethtool_family`, `ethtool_linkmodes`.
+//! Kinds: `links`, `counters`, `neighbours`, `tcp` (both IP versions), `tcp4`, `tcp6`,
+//! `ethtool_family`, `ethtool_linkmodes`.
 
 use sc_agent::netlink::socket::{Dump, Protocol, Recording};
 use sc_agent::netlink::{ethtool, inet_diag, link, neigh, Socket};
@@ -35,13 +36,17 @@ fn main() -> ExitCode {
             Protocol::Route,
             &mut neigh::Neighbours::new(neigh::Family::Unspec),
         ),
+        "tcp" => record(
+            Protocol::SockDiag,
+            &mut inet_diag::TcpStates::new(inet_diag::Scope::Both),
+        ),
         "tcp4" => record(
             Protocol::SockDiag,
-            &mut inet_diag::TcpStates::new(inet_diag::IpFamily::V4),
+            &mut inet_diag::TcpStates::new(inet_diag::Scope::Only(inet_diag::IpFamily::V4)),
         ),
         "tcp6" => record(
             Protocol::SockDiag,
-            &mut inet_diag::TcpStates::new(inet_diag::IpFamily::V6),
+            &mut inet_diag::TcpStates::new(inet_diag::Scope::Only(inet_diag::IpFamily::V6)),
         ),
         "ethtool_family" => record(Protocol::Generic, &mut ethtool::FamilyId::default()),
         "ethtool_linkmodes" => {
