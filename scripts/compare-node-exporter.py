@@ -117,6 +117,13 @@ CASE_NOTES = {
     "selinux_malformed": "1.5's go-selinux reads the host's own /sys/fs/selinux",
     "schedstat_malformed": "procfs drops a short cpu line silently; the agent fails",
     "conntrack_malformed": "a failing collector's earlier series are rolled back",
+    "processes_absent": "a failing collector's earlier series are rolled back "
+                        "(node_exporter keeps node_processes_threads 0)",
+    "interrupts_aarch64": "1.12 splits a row at its first colon (IPI0:2768808080); 1.5 "
+                          "splits at blanks, misreads the IPI rows and fails",
+    "interrupts_malformed": "a failing collector's earlier series are rolled back "
+                            "(node_exporter keeps the rows its map gave before the bad one)",
+    "interrupts_filtered": "1.12's name_exclude and include_zeros, which 1.5 does not have",
     "textfile": "the case reads several directories and a glob, which 1.5's single "
                 "--collector.textfile.directory cannot; scripts/compare-textfile.py "
                 "compares node_exporter's own textfile cases one directory at a time",

@@ -34,6 +34,8 @@ declare -A APT_FOR=(
   [setpriv]=util-linux
   [useradd]=passwd
   [python3]=python3
+  [victoria-metrics]=victoria-metrics
+  [faketime]=faketime
   [dbus-daemon]=dbus-daemon
   [ip]=iproute2
 )

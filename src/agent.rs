@@ -159,12 +159,6 @@ impl Agent {
         if config.log_format != self.config.log_format {
             log::warn!("log_format changes take effect at the next start");
         }
-        if config.remote_write.tls.ca_file != self.config.remote_write.tls.ca_file {
-            log::warn!(
-                "remote_write.tls.ca_file changes take effect at the next start \
-                 (the TLS trust store is loaded once per process)"
-            );
-        }
         crate::logging::set_level(config.log_level);
         log_identity(&identity);
         let interval_changed = config.collection_interval != self.config.collection_interval;

@@ -58,8 +58,6 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    // Before the first thread: the CA file reaches the TLS verifier by the environment.
-    sc_agent::remote_write::use_ca_file(&config);
     let mut agent = Agent::new(source, config, &identity);
     let result = if args.once {
         agent

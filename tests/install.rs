@@ -1309,7 +1309,7 @@ result rw_posts "$(grep -c '^POST /api/v1/write snappy Bearer e2e-secret-token [
 result rw_errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR')"
 
 # HTTPS with a private CA (remote_write.tls.ca_file): TLS inside MemoryDenyWriteExecute and
-# the seccomp filter. The trust store is loaded once per process: restart.
+# the seccomp filter. The CA file is read at every reload: install.sh's reload applies it.
 python3 - <<'PY' &
 import http.server, ssl
 class Receiver(http.server.BaseHTTPRequestHandler):
@@ -1330,8 +1330,7 @@ PY
 sleep 1
 install -m 0644 /root/tls/ca.pem /etc/sc-agent/ca.pem
 printf 'collection_interval: 1s\njob: e2e\ningestor_endpoint: https://localhost:19443/api/v1/write\nremote_write:\n  tls:\n    ca_file: /etc/sc-agent/ca.pem\n' >/root/sc-agent.yaml
-sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml >/dev/null
-systemctl restart sc-agent
+result https_reload "$(sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml | grep -c 'reloaded sc-agent')"
 sleep 4
 result https_posts "$(grep -c '^POST /api/v1/write snappy [1-9]' /root/rws.log)"
 result https_errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR')"
@@ -1475,9 +1474,10 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
         "no remote write request with the token reached the receiver\n{context}"
     );
     assert_eq!(results["rw_errors"], "0", "{context}");
+    assert_eq!(results["https_reload"], "1", "{context}");
     assert_ne!(
         results["https_posts"], "0",
-        "no HTTPS remote write request reached the receiver\n{context}"
+        "no HTTPS remote write request reached the receiver after the reload\n{context}"
     );
     assert_eq!(results["https_errors"], "0", "{context}");
     assert_eq!(
@@ -1558,6 +1558,10 @@ fn the_example_configs_commented_options_are_valid() {
         .arg("-out")
         .arg(&ca));
     assert!(openssl.status.success(), "{}", text(&openssl));
+    let tls = scratch.path().join("tls");
+    fs::create_dir_all(&tls).unwrap();
+    receiver::tls::make_certificates(&tls);
+    let (client_cert, client_key) = receiver::tls::make_client_certificate(&tls, "agent");
 
     // Bearer token and basic auth exclude each other: one variant each.
     for (variant, leave_out) in [("bearer", "  basic_auth"), ("basic", "  bearer_token_file")] {
@@ -1575,7 +1579,9 @@ fn the_example_configs_commented_options_are_valid() {
             options.push(
                 line.replace("/etc/sc-agent/bearer-token", token.to_str().unwrap())
                     .replace("/etc/sc-agent/password", password.to_str().unwrap())
-                    .replace("/etc/sc-agent/ca.pem", ca.to_str().unwrap()),
+                    .replace("/etc/sc-agent/ca.pem", ca.to_str().unwrap())
+                    .replace("/etc/sc-agent/client.pem", client_cert.to_str().unwrap())
+                    .replace("/etc/sc-agent/client.key", client_key.to_str().unwrap()),
             );
         }
         let text_ = format!("{rest}\n{}\n", options.join("\n"));

@@ -54,8 +54,8 @@ fn label<'a>(request: &'a Received, name: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// The fewest threads and descriptors seen over a second: minreq runs each request
-/// on a short-lived helper thread, so one look may catch one.
+/// The fewest threads and descriptors seen over a second: a reload replaces the kept
+/// connection, so one look may catch the old socket closing as the new one opens.
 fn settled_threads_and_fds(pid: u32) -> (usize, usize) {
     let mut least = (usize::MAX, usize::MAX);
     for _ in 0..40 {

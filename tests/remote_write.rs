@@ -1,6 +1,7 @@
 //! Remote write through the real binary against a fault-injecting receiver: retries,
-//! order, drops, timeouts, start-up without an endpoint, shutdown flush, reload,
-//! HTTPS and secrets.
+//! order, drops, timeouts (sub-second ones too), start-up without an endpoint,
+//! shutdown flush, reload, the connection kept between pushes, HTTPS (session
+//! resumption, client certificates) and secrets.
 //!
 //! The agent reads a fixture procfs (loadavg and meminfo only), so every batch has
 //! the same series; its timestamp identifies the cycle. Waits are on conditions,
@@ -266,6 +267,46 @@ fn a_429_waits_for_retry_after() {
 }
 
 #[test]
+fn a_redirect_is_not_followed_but_retried_and_logged_with_its_location() {
+    let elsewhere = Receiver::start(|_| Reply::ok());
+    let location = elsewhere.url();
+    let receiver = Receiver::start(move |n| {
+        if n < 3 {
+            Reply::Status(
+                307,
+                vec![("Location".into(), location.clone())],
+                String::new(),
+            )
+        } else {
+            Reply::ok()
+        }
+    });
+    let dir = TempDir::new();
+    let agent = start(&dir, &config(&receiver.url(), ""), &[]);
+    receiver.wait_for(WAIT, "the 3xx counted", |r| {
+        r.iter().any(|r| {
+            r.value("sc_agent_send_failures_total", &[("reason", "http_other")]) == Some(3.0)
+        })
+    });
+    let received = receiver.received();
+    // The redirected batch is the one retried, and taken once the endpoint answers.
+    assert!(received[..3]
+        .iter()
+        .all(|r| r.timestamp() == received[0].timestamp()));
+    assert_eq!(receiver.accepted()[0].timestamp(), received[0].timestamp());
+    assert!(elsewhere.received().is_empty(), "the redirect was followed");
+    assert_eq!(elsewhere.connections(), 0);
+    let stderr = agent.stderr();
+    assert!(
+        stderr.contains(&format!(
+            "failed (http_other): HTTP 307 redirecting to \"{}\", which sc-agent does not follow",
+            elsewhere.url()
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_400_drops_the_batch_counts_it_and_does_not_retry() {
     let receiver = Receiver::start(|n| {
         if n == 0 {
@@ -332,6 +373,117 @@ fn a_receiver_that_never_answers_times_out_and_collection_keeps_its_schedule() {
         "{}",
         agent.stderr()
     );
+}
+
+/// The sum of `sc_agent_send_failures_total` over every reason.
+fn all_failures(request: &Received) -> f64 {
+    request
+        .series
+        .iter()
+        .filter(|s| s.labels["__name__"] == "sc_agent_send_failures_total")
+        .map(|s| s.value)
+        .sum()
+}
+
+#[test]
+fn pushes_share_one_kept_alive_connection_and_one_sender_thread() {
+    let receiver = Receiver::start(|_| Reply::ok());
+    let dir = TempDir::new();
+    let agent = start(&dir, &config(&receiver.url(), ""), &[]);
+    receiver.wait_for(WAIT, "12 batches", accepted_count(12));
+    let accepted = receiver.accepted();
+    assert_eq!(receiver.connections(), 1, "{}", agent.stderr());
+    assert!(accepted.iter().all(|r| r.connection == 0));
+    let positions: Vec<usize> = accepted.iter().map(|r| r.on_connection).collect();
+    assert_eq!(positions, (0..positions.len()).collect::<Vec<_>>());
+    // The loop thread and the sender: no helper thread per request.
+    let (threads, _) = common::threads_and_fds(agent.pid().as_raw() as u32);
+    assert_eq!(threads, 2, "{}", agent.stderr());
+}
+
+#[test]
+fn an_endpoint_closing_connections_costs_no_failure_and_no_batch() {
+    // Every fourth request meets its connection closed as it arrives (a server
+    // timing out the idle connection at that very moment): the agent sends it again
+    // on a new connection at once.
+    let closing = Receiver::start(|n| {
+        if n % 4 == 3 {
+            Reply::Close
+        } else {
+            Reply::ok()
+        }
+    });
+    // This one closes every connection idle for 100ms: each push (every 200ms) finds
+    // the kept connection closed and opens another.
+    let idle = Receiver::start(|_| Reply::ok());
+    idle.close_idle_after(Duration::from_millis(100));
+    let dir = TempDir::new();
+    let agents: Vec<Agent> = [&closing, &idle]
+        .iter()
+        .enumerate()
+        .map(|(i, receiver)| {
+            let path = dir.write(&format!("{i}.yaml"), &config(&receiver.url(), ""));
+            Agent::spawn(&["--config", path.to_str().unwrap()], &[])
+        })
+        .collect();
+    for (receiver, agent) in [&closing, &idle].into_iter().zip(&agents) {
+        receiver.wait_for(WAIT, "12 accepted batches", accepted_count(12));
+        let received = receiver.received();
+        let accepted = receiver.accepted();
+        let ts = timestamps(&accepted);
+        assert_strictly_increasing(&ts);
+        let all: BTreeSet<i64> = timestamps(&received).into_iter().collect();
+        assert_eq!(all, ts.iter().copied().collect(), "a batch was lost");
+        let last = accepted.last().unwrap();
+        assert_no_gaps(&ts, last);
+        assert_eq!(all_failures(last), 0.0, "{}", agent.stderr());
+        assert!(!agent.stderr().contains("failed"), "{}", agent.stderr());
+    }
+    assert!(closing.received().iter().any(|r| r.status.is_none()));
+    assert!(
+        idle.connections() >= 10,
+        "{} connections for {} requests",
+        idle.connections(),
+        idle.received().len()
+    );
+}
+
+#[test]
+fn a_sub_second_timeout_is_honoured_as_written() {
+    let receiver = Receiver::start(|n| if n < 2 { Reply::Hang } else { Reply::ok() });
+    let dir = TempDir::new();
+    let agent = start(
+        &dir,
+        &with_remote_write(&receiver.url(), "timeout: 250ms\n", ""),
+        &[],
+    );
+    receiver.wait_for(WAIT, "the first hung request", |r| !r.is_empty());
+    // While a request hangs: still the loop thread and the sender alone.
+    let (threads, _) = common::threads_and_fds(agent.pid().as_raw() as u32);
+    assert_eq!(threads, 2);
+    receiver.wait_for(WAIT, "batches after two timeouts", accepted_count(3));
+    let received = receiver.received();
+    // Each retry comes 250ms after the hung request went out, plus a backoff of
+    // 20..80ms: well under the second a whole-second timeout would wait. (The
+    // receiver notes a request once it has read and decoded it, some milliseconds
+    // after the agent's deadline started: hence the slack below 250ms.)
+    for pair in received[..3].windows(2) {
+        let waited = pair[1].at.duration_since(pair[0].at);
+        assert!(
+            waited >= Duration::from_millis(180) && waited < Duration::from_millis(800),
+            "a retry {waited:?} after the hung request: {}",
+            agent.stderr()
+        );
+    }
+    assert!(
+        agent.stderr().contains("(timeout 250ms)"),
+        "{}",
+        agent.stderr()
+    );
+    receiver.wait_for(WAIT, "both timeouts counted", |r| {
+        r.iter()
+            .any(|r| r.value("sc_agent_send_failures_total", &[("reason", "timeout")]) == Some(2.0))
+    });
 }
 
 #[test]
@@ -611,7 +763,7 @@ fn the_first_agent_logs_of_a_basic_auth_run_hold_no_secret() {
 #[cfg(feature = "tls")]
 mod https {
     use super::*;
-    use receiver::tls::{make_certificates, tls_receiver};
+    use receiver::tls::{make_certificates, make_client_certificate, mtls_receiver, tls_receiver};
     use std::process::Command;
 
     /// No trust from the test's own environment: only what the config says.
@@ -656,6 +808,97 @@ mod https {
         let stderr = agent.stderr();
         assert!(!stderr.contains("unencrypted"), "{stderr}");
         assert!(!stderr.contains("failed"), "{stderr}");
+    }
+
+    #[test]
+    fn a_reconnection_resumes_the_tls_session() {
+        let dir = TempDir::new();
+        let (ca, cert, key) = make_certificates(dir.path());
+        let receiver = tls_receiver(&cert, &key);
+        receiver.close_idle_after(Duration::from_millis(100));
+        let agent = spawn(
+            &dir,
+            &with_remote_write(
+                &receiver.https_url(),
+                &format!("tls:\n  ca_file: {}\n", ca.display()),
+                "",
+            ),
+        );
+        receiver.wait_for(WAIT, "batches over HTTPS", accepted_count(6));
+        assert!(receiver.connections() >= 5);
+        assert!(
+            receiver.resumed_sessions() >= receiver.connections() - 2,
+            "{} of {} sessions resumed",
+            receiver.resumed_sessions(),
+            receiver.connections()
+        );
+        assert!(!agent.stderr().contains("failed"), "{}", agent.stderr());
+    }
+
+    #[test]
+    fn a_client_certificate_opens_an_mtls_endpoint_and_is_checked_at_reload() {
+        let dir = TempDir::new();
+        let (ca, cert, key) = make_certificates(dir.path());
+        let (client_cert, client_key) = make_client_certificate(dir.path(), "agent");
+        let receiver = mtls_receiver(&cert, &key, &ca);
+        let tls = format!(
+            "tls:\n  ca_file: {}\n  cert_file: {}\n  key_file: {}\n",
+            ca.display(),
+            client_cert.display(),
+            client_key.display()
+        );
+        let mut agent = spawn(&dir, &with_remote_write(&receiver.https_url(), &tls, ""));
+        receiver.wait_for(WAIT, "batches over mTLS", accepted_count(3));
+        assert_eq!(receiver.tls_failures(), 0);
+        assert!(agent.stderr().contains("presenting the client certificate"));
+        // A reload naming a key that does not belong to the certificate is refused.
+        let mismatched = format!(
+            "tls:\n  ca_file: {}\n  cert_file: {}\n  key_file: {}\n",
+            ca.display(),
+            client_cert.display(),
+            key.display()
+        );
+        dir.write(
+            "sc-agent.yaml",
+            &with_remote_write(&receiver.https_url(), &mismatched, ""),
+        );
+        agent.signal(Signal::SIGHUP);
+        assert!(
+            agent.wait_for(WAIT, |_, err| err.contains("reload failed")),
+            "{}",
+            agent.stderr()
+        );
+        assert!(
+            agent
+                .stderr()
+                .contains("remote_write.tls.key_file: the key in"),
+            "{}",
+            agent.stderr()
+        );
+        let seen = receiver.accepted().len();
+        receiver.wait_for(WAIT, "batches on the kept config", accepted_count(seen + 3));
+        assert!(agent.is_running());
+    }
+
+    #[test]
+    fn insecure_skip_verify_pushes_without_the_ca_and_says_so() {
+        let dir = TempDir::new();
+        let (_ca, cert, key) = make_certificates(dir.path());
+        let receiver = tls_receiver(&cert, &key);
+        let agent = spawn(
+            &dir,
+            &with_remote_write(
+                &receiver.https_url(),
+                "tls:\n  insecure_skip_verify: true\n",
+                "",
+            ),
+        );
+        receiver.wait_for(WAIT, "batches over HTTPS", accepted_count(2));
+        let stderr = agent.stderr();
+        assert!(
+            stderr.contains("WARN") && stderr.contains("insecure_skip_verify is set"),
+            "{stderr}"
+        );
     }
 
     #[test]

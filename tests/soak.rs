@@ -15,8 +15,8 @@ fn five_thousand_cycles_account_for_every_sample() {
         cycles: 5_000,
         interval: Duration::from_millis(10),
         warmup: 1_000,
-        // Debug build, glibc: allocator arenas of the sender's and minreq's threads
-        // settle within the first second.
+        // Debug build, glibc: the allocator arena of the sender thread settles within
+        // the first second.
         rss_tolerance_kib: 1024,
     };
     let report = soak::run(&options);

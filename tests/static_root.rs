@@ -168,6 +168,17 @@ mod https {
             "{}",
             agent.stderr()
         );
+        let stderr = agent.stderr();
+        assert!(
+            stderr.contains("no trusted CA certificate")
+                && stderr.contains("set remote_write.tls.ca_file"),
+            "{stderr}"
+        );
         assert!(receiver.received().is_empty(), "no request got through");
+        assert_eq!(
+            receiver.connections(),
+            0,
+            "not even a connection was opened"
+        );
     }
 }

@@ -62,6 +62,11 @@ collectors! {
     nfs: Nfs = on,
     btrfs: Btrfs = on,
     arp: Arp = on,
+    // Off by default, as in node_exporter: a walk of every process (processes), a
+    // series per interrupt and CPU (interrupts), a walk of the kernel's whole
+    // connection table (tcpstat).
+    processes: Processes = off,
+    interrupts: Interrupts = off,
     tcpstat: Tcpstat = off,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,

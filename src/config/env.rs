@@ -136,6 +136,20 @@ pub(super) const ENV_OVERRIDES: &[EnvOverride] = &[
         },
     },
     EnvOverride {
+        name: "SC_TLS_CERT_FILE",
+        apply: |c, v| {
+            c.remote_write.tls.cert_file = Some(PathBuf::from(text(v)?));
+            Ok(())
+        },
+    },
+    EnvOverride {
+        name: "SC_TLS_KEY_FILE",
+        apply: |c, v| {
+            c.remote_write.tls.key_file = Some(PathBuf::from(text(v)?));
+            Ok(())
+        },
+    },
+    EnvOverride {
         name: "SC_PROCFS",
         apply: |c, v| {
             c.paths.procfs = PathBuf::from(text(v)?);

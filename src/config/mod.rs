@@ -7,7 +7,7 @@
 //!
 //! This module holds the loader and the top level; each concern has its own part:
 //! [`collectors`] (the shape of the `collectors:` section; the entries come from the
-//! collector table), [`remote_write`] (delivery), [`env`] (the `SC_*` variables), and
+//! collector table), [`remote_write`] (delivery) and its [`tls`] files, [`env`] (the `SC_*` variables), and
 //! the value types ([`Millis`], [`Bytes`], [`Pattern`], [`Secret`]) with their serde
 //! helper [`de`].
 
@@ -19,6 +19,7 @@ mod env;
 pub mod pattern;
 pub mod remote_write;
 pub mod secret;
+pub mod tls;
 
 pub use bytesize::Bytes;
 pub use duration::Millis;

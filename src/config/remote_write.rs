@@ -1,21 +1,22 @@
 //! The `remote_write:` section: how batches are delivered to `ingestor_endpoint`
-//! (timeouts, retries, the queue, credentials, headers, TLS), and the checks of the
-//! endpoint URL itself.
+//! (timeouts, retries, the queue, credentials, headers; TLS is in [`super::tls`]),
+//! and the checks of the endpoint URL itself.
 
+use super::tls::TlsOptions;
 use super::{Bytes, Millis, Secret};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Delivery settings. Every field has a default; they matter only with an
 /// `ingestor_endpoint`.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RemoteWriteConfig {
-    /// How long one remote write request may take, from connecting to the end of the
-    /// response head (default `10s`). The HTTP client counts whole seconds, so this is
-    /// rounded up to the next second (`1500ms` waits 2s). A request that times out is
-    /// retried.
+    /// How long one remote write request may take, from connecting (or reusing the
+    /// kept connection) through the TLS handshake and sending the body to the end of
+    /// the response head (default `10s`; sub-second values are honoured as written).
+    /// A request that times out is retried.
     pub timeout: Millis,
     /// The first wait before a failed request is retried (default `30ms`). Waits
     /// double with each consecutive failure up to `max_backoff`, each one drawn at
@@ -106,19 +107,6 @@ pub struct BasicAuth {
     pub password: Secret,
 }
 
-/// TLS for an `https://` endpoint.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TlsOptions {
-    /// A PEM file of the CA certificate(s) to trust instead of the system store (for
-    /// a private CA), like Prometheus' `tls_config.ca_file`. Without it the system
-    /// store is used (`/etc/ssl/certs`, or `SSL_CERT_FILE`/`SSL_CERT_DIR`). The trust
-    /// store is loaded once per process, at the first HTTPS request: a change takes
-    /// effect at the next start, not at reload. Certificate errors are never ignored.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ca_file: Option<PathBuf>,
-}
-
 /// The smallest `queue.max_bytes`: below it hardly one batch fits.
 pub const MIN_QUEUE_BYTES: Bytes = Bytes(1 << 10);
 
@@ -136,12 +124,9 @@ pub const RESERVED_HEADERS: [&str; 10] = [
     "expect",
 ];
 
-/// The largest CA file read.
-const MAX_CA_FILE_BYTES: u64 = 4 << 20;
-
 impl RemoteWriteConfig {
     /// Reads the files the section names: the secrets (unless the environment gave
-    /// them) and the CA file, so that a missing one is a config error at start and
+    /// them) and the TLS files, so that a missing one is a config error at start and
     /// at reload, not a failure at the first push. Messages name the field.
     pub fn read_files(&mut self) -> Result<(), String> {
         if let Some(auth) = &mut self.basic_auth {
@@ -154,10 +139,7 @@ impl RemoteWriteConfig {
             self.bearer_token = Secret::from_file(path)
                 .map_err(|e| format!("remote_write.bearer_token_file: {e}"))?;
         }
-        if let Some(path) = &self.tls.ca_file {
-            check_ca_file(path).map_err(|e| format!("remote_write.tls.ca_file: {e}"))?;
-        }
-        Ok(())
+        self.tls.read_files()
     }
 
     /// Checks what the types alone cannot; the message names the field.
@@ -243,47 +225,104 @@ fn check_header(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The CA file must hold at least one PEM certificate: an empty or wrong file would
-/// otherwise only show as failing pushes.
-fn check_ca_file(path: &Path) -> Result<(), String> {
-    use std::io::Read;
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut text = String::new();
-    file.take(MAX_CA_FILE_BYTES)
-        .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if !text.contains("-----BEGIN CERTIFICATE-----") {
-        return Err(format!(
-            "{} holds no PEM certificate; expected -----BEGIN CERTIFICATE----- blocks",
-            path.display()
-        ));
-    }
-    Ok(())
-}
-
 /// Checks an `ingestor_endpoint` URL.
 pub fn check_endpoint(url: &str) -> Result<(), String> {
-    let rest = url
-        .strip_prefix("http://")
-        .or_else(|| url.strip_prefix("https://"))
-        .ok_or_else(|| format!("expected an http:// or https:// URL, got {url:?}"))?;
-    if url.starts_with("https://") && !cfg!(feature = "tls") {
-        return Err(format!(
-            "{url:?} needs HTTPS, but this build of sc-agent has no TLS (feature `tls`)"
-        ));
+    Endpoint::parse(url).map(drop)
+}
+
+/// An `ingestor_endpoint` URL taken apart into what an HTTP request needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub https: bool,
+    /// The host name or IP address, without the brackets of an IPv6 literal.
+    pub host: String,
+    /// The URL's port, else 80 or 443.
+    pub port: u16,
+    /// `host[:port]` as the URL writes it: the `Host` header.
+    pub authority: String,
+    /// The path and query (`/` when the URL has no path), without any `#fragment`.
+    pub target: String,
+}
+
+impl Endpoint {
+    /// Parses an `http://` or `https://` URL. Errors never echo what precedes an `@`
+    /// (credentials, refused).
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        let (https, rest) = if let Some(rest) = url.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!("expected an http:// or https:// URL, got {url:?}"));
+        };
+        if https && !cfg!(feature = "tls") {
+            return Err(format!(
+                "{url:?} needs HTTPS, but this build of sc-agent has no TLS (feature `tls`)"
+            ));
+        }
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, target) = rest.split_at(end);
+        if authority.contains('@') {
+            // Never echo the URL here: the part before '@' is likely a password.
+            return Err("credentials in the URL are not supported; \
+                        expected remote_write.basic_auth or remote_write.bearer_token_file"
+                .to_owned());
+        }
+        let no_host = || format!("expected a host name in {url:?}");
+        let (host, port) = match authority.strip_prefix('[') {
+            // An IPv6 literal: [::1]:9090
+            Some(inner) => {
+                let (address, after) = inner.split_once(']').ok_or_else(no_host)?;
+                address
+                    .parse::<std::net::Ipv6Addr>()
+                    .map_err(|_| format!("expected an IPv6 address between [ and ] in {url:?}"))?;
+                let port = match after {
+                    "" => None,
+                    _ => Some(after.strip_prefix(':').ok_or_else(no_host)?),
+                };
+                (address, port)
+            }
+            None => {
+                let (host, port) = match authority.rsplit_once(':') {
+                    Some((host, port)) => (host, Some(port)),
+                    None => (authority, None),
+                };
+                let host_char = |c: char| c.is_ascii_alphanumeric() || "-._".contains(c);
+                if host.is_empty() || !host.chars().all(host_char) {
+                    return Err(no_host());
+                }
+                (host, port)
+            }
+        };
+        let port = match port.filter(|p| !p.is_empty()) {
+            None if https => 443,
+            None => 80,
+            Some(text) => text
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("expected a port from 1 to 65535 in {url:?}"))?,
+        };
+        let target = target.split('#').next().unwrap_or_default();
+        if target.chars().any(|c| !c.is_ascii_graphic()) {
+            return Err(format!(
+                "the path of {url:?} has spaces, control or non-ASCII characters; \
+                 expected them percent-encoded"
+            ));
+        }
+        let target = match target.strip_prefix('?') {
+            Some(_) => format!("/{target}"),
+            None if target.is_empty() => "/".to_owned(),
+            None => target.to_owned(),
+        };
+        Ok(Endpoint {
+            https,
+            host: host.to_owned(),
+            port,
+            authority: authority.to_owned(),
+            target,
+        })
     }
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if host.contains('@') {
-        // Never echo the URL here: the part before '@' is likely a password.
-        return Err("credentials in the URL are not supported; \
-                    expected remote_write.basic_auth or remote_write.bearer_token_file"
-            .to_owned());
-    }
-    if host.is_empty() || host.contains(char::is_whitespace) {
-        return Err(format!("expected a host name in {url:?}"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -373,19 +412,59 @@ mod tests {
     }
 
     #[test]
-    fn the_ca_file_must_hold_a_certificate() {
-        let dir = crate::testing::TempDir::new();
-        let not_pem = dir.write("ca.pem", "hello\n");
-        let mut config = RemoteWriteConfig::default();
-        config.tls.ca_file = Some(not_pem);
-        let err = config.read_files().unwrap_err();
-        assert!(err.starts_with("remote_write.tls.ca_file:"), "{err}");
-        assert!(err.contains("no PEM certificate"), "{err}");
-        config.tls.ca_file = Some(PathBuf::from("/nonexistent/ca.pem"));
-        let err = config.read_files().unwrap_err();
-        assert!(
-            err.starts_with("remote_write.tls.ca_file: cannot open"),
-            "{err}"
+    fn endpoints_are_taken_apart() {
+        let parsed = |url: &str| {
+            let e = Endpoint::parse(url).unwrap();
+            (e.https, e.host, e.port, e.authority, e.target)
+        };
+        let owned = |https, host: &str, port, authority: &str, target: &str| {
+            (
+                https,
+                host.to_owned(),
+                port,
+                authority.to_owned(),
+                target.to_owned(),
+            )
+        };
+        assert_eq!(
+            parsed("http://127.0.0.1:9090/api/v1/write"),
+            owned(false, "127.0.0.1", 9090, "127.0.0.1:9090", "/api/v1/write")
         );
+        assert_eq!(
+            parsed("https://metrics.example.com/api/v1/push?tenant=a#frag"),
+            owned(
+                true,
+                "metrics.example.com",
+                443,
+                "metrics.example.com",
+                "/api/v1/push?tenant=a"
+            )
+        );
+        assert_eq!(
+            parsed("http://[::1]:8428?x=1"),
+            owned(false, "::1", 8428, "[::1]:8428", "/?x=1")
+        );
+        assert_eq!(parsed("http://host"), owned(false, "host", 80, "host", "/"));
+        assert_eq!(
+            parsed("http://host:/"),
+            owned(false, "host", 80, "host:", "/")
+        );
+        for (url, expected) in [
+            ("http://host:0/", "a port from 1 to 65535"),
+            ("http://host:65536/", "a port from 1 to 65535"),
+            ("http://host:http/", "a port from 1 to 65535"),
+            ("http://[::1/", "a host name"),
+            ("http://[nope]:80/", "an IPv6 address"),
+            ("http://[::1]x/", "a host name"),
+            ("http://ho st/", "a host name"),
+            ("http://:80/", "a host name"),
+            ("http://a:b:80/", "a host name"),
+            ("http://host/a b", "percent-encoded"),
+            ("http://host/caf\u{e9}", "percent-encoded"),
+            ("http://host/a\r\nX-Injected: 1", "percent-encoded"),
+        ] {
+            let err = Endpoint::parse(url).unwrap_err();
+            assert!(err.contains(expected), "{url:?}: {err}");
+        }
     }
 }

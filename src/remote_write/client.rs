@@ -1,23 +1,24 @@
-//! One remote write request with minreq, and what its outcome means for the batch.
+//! One remote write request, and what its outcome means for the batch.
 //!
-//! minreq opens a new connection per request (fine at one push per interval) and
-//! counts timeouts in whole seconds, so `timeout` is rounded up. It does not follow
-//! redirects here: a redirect would resend the `Authorization` header to wherever
-//! the server points, possibly over plain HTTP. A 3xx is retried like a 5xx and
-//! logged with its `Location`, so the queue holds the data until the endpoint is
-//! corrected (a reload applies the new one to what is queued).
+//! The request goes through the HTTP/1.1 client of [`super::http`] over the
+//! connection it keeps open between pushes. Redirects are not followed: a redirect
+//! would resend the `Authorization` header to wherever the server points, possibly
+//! over plain HTTP. A 3xx is retried like a 5xx and logged with its `Location`, so
+//! the queue holds the data until the endpoint is corrected (a reload applies the
+//! new one to what is queued).
 //!
-//! The response is read lazily: only the head, and up to [`BODY_LOG_BYTES`] of the
-//! body of a failure for the log. A server that answers with an endless body or odd
-//! bytes costs nothing more than that. Some endpoints and proxies echo the request's
+//! Of the response, only the head is read, and up to [`BODY_LOG_BYTES`] of the body
+//! of a failure for the log. A server that answers with an endless body or odd bytes
+//! costs nothing more than that. Some endpoints and proxies echo the request's
 //! `Authorization` header in a 401/403 body or a redirect's `Location`: the
 //! credentials (the header's value, the password, the token) are masked in what is
 //! logged, so they never reach the log even then.
 
 use super::backoff::parse_retry_after;
+use super::http::{self, Client, Destination, ErrorKind};
+use crate::config::remote_write::Endpoint;
 use crate::config::secret::MASK;
 use crate::config::{Config, Secret};
-use std::io::Read;
 use std::time::{Duration, SystemTime};
 
 /// How much of an error response's body goes into the log.
@@ -33,9 +34,9 @@ pub enum Reason {
     HttpOther,
     Connection,
     Timeout,
-    /// The TLS handshake failed: an untrusted or mismatched certificate, mostly.
+    /// TLS failed: an untrusted or mismatched certificate (either way), mostly.
     Tls,
-    /// The server's answer was not HTTP as minreq reads it.
+    /// The server's answer was not HTTP/1.x.
     InvalidResponse,
 }
 
@@ -87,17 +88,15 @@ pub enum SendOutcome {
 /// Where and how to send, built from the config at start and at every reload.
 #[derive(Debug)]
 pub struct Target {
-    pub url: String,
     /// The URL without its query (which may hold a key), for logs.
     pub shown_url: String,
-    /// `Basic ...` or `Bearer ...`.
-    authorization: Option<Secret>,
+    /// The endpoint and the request head (credentials and headers included).
+    destination: Destination,
+    has_credentials: bool,
     /// What is masked in the parts of an answer that are logged, longest first: the
     /// credential as sent (base64 of `user:password`, or the token) and the password.
     redact: Vec<Secret>,
-    headers: Vec<(String, String)>,
-    /// Whole seconds, rounded up from `timeout`.
-    pub timeout_secs: u64,
+    pub timeout: Duration,
     pub min_backoff: Duration,
     pub max_backoff: Duration,
 }
@@ -106,9 +105,19 @@ pub struct Target {
 const USER_AGENT: &str = concat!("sc-agent/", env!("CARGO_PKG_VERSION"));
 
 impl Target {
-    /// `None` when the config prints to stdout.
+    /// `None` when the config prints to stdout. Builds the TLS configuration of an
+    /// `https://` endpoint (logging what it trusts); if that fails (no trusted
+    /// certificate at all), the target is kept and every attempt fails as `tls`.
     pub fn from_config(config: &Config) -> Option<Target> {
-        let url = config.ingestor_endpoint.clone()?;
+        let url = config.ingestor_endpoint.as_deref()?;
+        let endpoint = match Endpoint::parse(url) {
+            Ok(endpoint) => endpoint,
+            Err(e) => {
+                // Checked when the config loaded: not reached.
+                log::error!("ingestor_endpoint: {e}");
+                return None;
+            }
+        };
         let rw = &config.remote_write;
         let mut redact = Vec::new();
         let authorization = if let Some(auth) = &rw.basic_auth {
@@ -125,79 +134,78 @@ impl Target {
         };
         redact.retain(|s| !s.is_empty());
         redact.sort_by_key(|s| std::cmp::Reverse(s.expose().len()));
+        let mut headers = vec![
+            ("User-Agent", USER_AGENT),
+            ("Content-Type", "application/x-protobuf"),
+            ("Content-Encoding", "snappy"),
+            ("X-Prometheus-Remote-Write-Version", "0.1.0"),
+        ];
+        if let Some(authorization) = &authorization {
+            headers.push(("Authorization", authorization.expose()));
+        }
+        headers.extend(rw.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        #[cfg(feature = "tls")]
+        let tls = endpoint.https.then(|| {
+            super::tls::build(&rw.tls, &endpoint.host)
+                .map(std::sync::Arc::new)
+                .inspect_err(|e| log::error!("remote write over TLS: {e}"))
+        });
         Some(Target {
             shown_url: url.split('?').next().unwrap_or_default().to_owned(),
-            url,
-            authorization,
+            destination: Destination::new(
+                endpoint,
+                &headers,
+                #[cfg(feature = "tls")]
+                tls,
+            ),
+            has_credentials: authorization.is_some(),
             redact,
-            headers: rw
-                .headers
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect(),
-            timeout_secs: whole_seconds(rw.timeout.as_duration()),
+            timeout: rw.timeout.as_duration(),
             min_backoff: rw.min_backoff.as_duration(),
             max_backoff: rw.max_backoff.as_duration(),
         })
     }
 
     pub fn has_credentials(&self) -> bool {
-        self.authorization.is_some()
+        self.has_credentials
     }
 
     pub fn is_https(&self) -> bool {
-        self.url.starts_with("https://")
+        self.destination.endpoint().https
     }
 
-    /// Sends one request body and classifies the outcome. Never panics on anything
-    /// the server does.
-    pub fn send(&self, body: Vec<u8>) -> SendOutcome {
-        let mut request = minreq::post(&self.url)
-            .with_header("Content-Encoding", "snappy")
-            .with_header("Content-Type", "application/x-protobuf")
-            .with_header("X-Prometheus-Remote-Write-Version", "0.1.0")
-            .with_header("User-Agent", USER_AGENT)
-            .with_timeout(self.timeout_secs)
-            .with_follow_redirects(false)
-            .with_max_headers_size(16 << 10)
-            .with_max_status_line_length(1 << 10);
-        if let Some(authorization) = &self.authorization {
-            request = request.with_header("Authorization", authorization.expose());
-        }
-        for (name, value) in &self.headers {
-            request = request.with_header(name.as_str(), value.as_str());
-        }
-        match request.with_body(body).send_lazy() {
-            Ok(response) => classify_response(response, &self.redact),
+    /// Sends one request body over `client`'s connection and classifies the
+    /// outcome. Never panics on anything the server does.
+    pub fn send(&self, client: &mut Client, body: &[u8]) -> SendOutcome {
+        let longest = self
+            .redact
+            .iter()
+            .map(|s| s.expose().len())
+            .max()
+            .unwrap_or(0);
+        match client.post(
+            &self.destination,
+            body,
+            self.timeout,
+            BODY_LOG_BYTES + longest,
+        ) {
+            Ok(response) => classify_response(&response, &self.redact),
             Err(error) => classify_error(&error),
         }
     }
 }
 
-/// minreq's timeouts are whole seconds: round up, and never 0 (which means none).
-pub fn whole_seconds(timeout: Duration) -> u64 {
-    let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
-    secs.max(1)
-}
-
-fn header<'a>(response: &'a minreq::ResponseLazy, name: &str) -> Option<&'a str> {
-    response
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-fn classify_response(mut response: minreq::ResponseLazy, redact: &[Secret]) -> SendOutcome {
-    let status = response.status_code;
+fn classify_response(response: &http::Response<'_>, redact: &[Secret]) -> SendOutcome {
+    let status = response.status;
     if (200..300).contains(&status) {
-        // The body of a success is not read: the connection is closed unread.
         return SendOutcome::Sent;
     }
-    let retry_after = header(&response, "retry-after")
+    let retry_after = response
+        .retry_after
+        .as_deref()
         .and_then(|value| parse_retry_after(value, SystemTime::now()));
-    let location = header(&response, "location").map(|l| mask(l, redact));
-    let body = read_body_start(&mut response, redact);
+    let location = response.location.as_deref().map(|l| mask(l, redact));
+    let body = body_start(response.body, response.body_complete, redact);
     let reason = match status {
         429 => Reason::Http429,
         400..=499 => return SendOutcome::Rejected { status, body },
@@ -222,28 +230,20 @@ fn classify_response(mut response: minreq::ResponseLazy, redact: &[Secret]) -> S
 }
 
 /// Up to [`BODY_LOG_BYTES`] of the body as a quoted, escaped string for the log,
-/// with every secret of `redact` (longest first) masked.
+/// with every secret of `redact` (longest first) masked. `body` is the start of the
+/// body as read (`complete` when it is all of it).
 ///
 /// Secrets are masked in the raw bytes, before escaping and truncation: the body is
 /// read past the shown part by the longest secret, so that one starting inside the
 /// shown part is masked whole rather than cut into a leaking prefix.
-fn read_body_start(response: &mut impl Read, redact: &[Secret]) -> String {
-    let longest = redact.iter().map(|s| s.expose().len()).max().unwrap_or(0);
-    let mut buf = vec![0u8; BODY_LOG_BYTES + longest];
-    let mut len = 0;
-    while len < buf.len() {
-        match response.read(&mut buf[len..]) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => len += n,
-        }
-    }
-    if len == 0 {
+fn body_start(body: &[u8], complete: bool, redact: &[Secret]) -> String {
+    if body.is_empty() {
         return String::new();
     }
     let mut shown = Vec::with_capacity(BODY_LOG_BYTES);
     let mut at = 0;
-    while at < len.min(BODY_LOG_BYTES) {
-        let rest = &buf[at..len];
+    while at < body.len().min(BODY_LOG_BYTES) {
+        let rest = body.get(at..).unwrap_or_default();
         match redact
             .iter()
             .find(|s| rest.starts_with(s.expose().as_bytes()))
@@ -253,12 +253,12 @@ fn read_body_start(response: &mut impl Read, redact: &[Secret]) -> String {
                 at += secret.expose().len();
             }
             None => {
-                shown.push(buf[at]);
+                shown.extend_from_slice(rest.get(..1).unwrap_or_default());
                 at += 1;
             }
         }
     }
-    let more = at < len || len == buf.len();
+    let more = at < body.len() || !complete;
     let text = String::from_utf8_lossy(&shown);
     let text = text.trim_end();
     format!("{text:?}{}", if more { "…" } else { "" })
@@ -271,48 +271,17 @@ fn mask(text: &str, redact: &[Secret]) -> String {
     })
 }
 
-fn classify_error(error: &minreq::Error) -> SendOutcome {
-    use minreq::Error as E;
-    let reason = match error {
-        E::IoError(io) if is_tls(io) => Reason::Tls,
-        E::IoError(io)
-            if matches!(
-                io.kind(),
-                std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock
-            ) =>
-        {
-            Reason::Timeout
-        }
-        E::IoError(_) | E::AddressNotFound => Reason::Connection,
-        #[cfg(feature = "tls")]
-        E::RustlsCreateConnection(_) => Reason::Tls,
-        E::MalformedChunkLength
-        | E::MalformedChunkEnd
-        | E::MalformedContentLength
-        | E::HeadersOverflow
-        | E::StatusLineOverflow
-        | E::InvalidUtf8InResponse => Reason::InvalidResponse,
-        _ => Reason::Connection,
+fn classify_error(error: &http::Error) -> SendOutcome {
+    let reason = match error.kind {
+        ErrorKind::Connection => Reason::Connection,
+        ErrorKind::Timeout => Reason::Timeout,
+        ErrorKind::Tls => Reason::Tls,
+        ErrorKind::InvalidResponse => Reason::InvalidResponse,
     };
     SendOutcome::Retry {
         reason,
         retry_after: None,
         detail: error.to_string(),
-    }
-}
-
-/// Whether an I/O error is rustls refusing the handshake (a certificate error).
-fn is_tls(error: &std::io::Error) -> bool {
-    #[cfg(feature = "tls")]
-    {
-        error
-            .get_ref()
-            .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-    }
-    #[cfg(not(feature = "tls"))]
-    {
-        let _ = error;
-        false
     }
 }
 
@@ -359,13 +328,40 @@ mod tests {
         }
     }
 
+    /// What the log shows of `body`, cut where the client stops reading it.
+    fn shown(body: &[u8], redact: &[Secret]) -> String {
+        let longest = redact.iter().map(|s| s.expose().len()).max().unwrap_or(0);
+        let keep = BODY_LOG_BYTES + longest;
+        body_start(&body[..body.len().min(keep)], body.len() <= keep, redact)
+    }
+
+    fn head(target: &Target) -> String {
+        String::from_utf8(target.destination.head().to_vec()).unwrap()
+    }
+
     #[test]
-    fn timeouts_round_up_to_whole_seconds() {
-        assert_eq!(whole_seconds(Duration::from_millis(1)), 1);
-        assert_eq!(whole_seconds(Duration::from_millis(1000)), 1);
-        assert_eq!(whole_seconds(Duration::from_millis(1500)), 2);
-        assert_eq!(whole_seconds(Duration::from_secs(10)), 10);
-        assert_eq!(whole_seconds(Duration::ZERO), 1);
+    fn the_request_head_carries_the_protocol_headers_and_credentials() {
+        let mut config = Config {
+            ingestor_endpoint: Some("http://127.0.0.1:9090/api/v1/write?tenant=a".into()),
+            ..Config::default()
+        };
+        config.remote_write.bearer_token = Secret::new("tok3n");
+        config
+            .remote_write
+            .headers
+            .insert("X-Scope-OrgID".into(), "team-a".into());
+        let target = Target::from_config(&config).unwrap();
+        assert_eq!(
+            head(&target),
+            format!(
+                "POST /api/v1/write?tenant=a HTTP/1.1\r\nHost: 127.0.0.1:9090\r\n\
+                 User-Agent: sc-agent/{}\r\nContent-Type: application/x-protobuf\r\n\
+                 Content-Encoding: snappy\r\nX-Prometheus-Remote-Write-Version: 0.1.0\r\n\
+                 Authorization: Bearer tok3n\r\nX-Scope-OrgID: team-a\r\n",
+                env!("CARGO_PKG_VERSION")
+            )
+        );
+        assert_eq!(target.timeout, Duration::from_secs(10));
     }
 
     #[test]
@@ -380,24 +376,23 @@ mod tests {
         assert!(target.has_credentials() && target.is_https());
         let debug = format!("{target:?}");
         assert!(!debug.contains("tok3n"), "{debug}");
-        assert_eq!(
-            target.authorization.as_ref().unwrap().expose(),
-            "Bearer tok3n"
-        );
+        assert!(head(&target).contains("Authorization: Bearer tok3n\r\n"));
     }
 
     #[test]
     fn odd_bodies_are_quoted_and_truncated() {
-        let mut short: &[u8] = b"bad \"sample\"\n\x1b[31m\xff\n";
+        let short: &[u8] = b"bad \"sample\"\n\x1b[31m\xff\n";
         assert_eq!(
-            read_body_start(&mut short, &[]),
+            shown(short, &[]),
             "\"bad \\\"sample\\\"\\n\\u{1b}[31m\u{fffd}\""
         );
         let long = vec![b'x'; 10_000];
-        let text = read_body_start(&mut &long[..], &[]);
+        let text = shown(&long, &[]);
         assert!(text.ends_with('…'));
         assert_eq!(text.matches('x').count(), BODY_LOG_BYTES);
-        assert_eq!(read_body_start(&mut &b""[..], &[]), "");
+        assert_eq!(shown(b"", &[]), "");
+        // Cut short by the server (or the deadline): marked as more.
+        assert_eq!(body_start(b"partial", false, &[]), "\"partial\"…");
     }
 
     #[test]
@@ -412,10 +407,11 @@ mod tests {
             password: Secret::new("hunter2-pass"),
         });
         let target = Target::from_config(&config).unwrap();
-        let header = target.authorization.as_ref().unwrap().expose().to_owned();
+        let header = format!("Basic {}", base64(b"agent:hunter2-pass"));
+        assert!(head(&target).contains(&format!("Authorization: {header}\r\n")));
         let encoded = header.strip_prefix("Basic ").unwrap().to_owned();
         let body = format!("401: got Authorization: {header} (password hunter2-pass)\n");
-        let text = read_body_start(&mut body.as_bytes(), &target.redact);
+        let text = shown(body.as_bytes(), &target.redact);
         assert_eq!(
             text,
             "\"401: got Authorization: Basic <secret> (password <secret>)\""
@@ -423,7 +419,7 @@ mod tests {
         // A secret across the cut of the shown part is masked whole, not cut.
         for start in BODY_LOG_BYTES - 5..BODY_LOG_BYTES + 1 {
             let body = format!("{}{encoded}{}", "x".repeat(start), "y".repeat(300));
-            let text = read_body_start(&mut body.as_bytes(), &target.redact);
+            let text = shown(body.as_bytes(), &target.redact);
             assert!(!text.contains(&encoded[..4]), "{text}");
             assert!(text.ends_with('…'), "{text}");
         }
@@ -434,7 +430,7 @@ mod tests {
         config.remote_write.basic_auth = None;
         config.remote_write.bearer_token = Secret::new("tok3n");
         let target = Target::from_config(&config).unwrap();
-        let text = read_body_start(&mut &b"bad token tok3n"[..], &target.redact);
+        let text = shown(b"bad token tok3n", &target.redact);
         assert_eq!(text, "\"bad token <secret>\"");
     }
 }

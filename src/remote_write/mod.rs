@@ -2,20 +2,21 @@
 //!
 //! ```text
 //!  loop thread (every tick)                      sender thread (one, 256 KiB stack)
-//!  collect ─▶ self-metrics ─▶ encode+snappy ─▶ ┌───────┐ ─▶ POST (minreq) ─▶ 2xx: done
+//!  collect ─▶ self-metrics ─▶ encode+snappy ─▶ ┌───────┐ ─▶ POST (http, kept-alive) ─▶ 2xx: done
 //!                                              │ queue │ ◀─ 5xx/429/3xx/network: back to
 //!                              Mutex+Condvar   └───────┘    the front, wait (backoff)
 //!                                                            other 4xx: dropped, counted
 //! ```
 //!
-//! **Why a sender thread** (the original design drew one thread for everything): minreq blocks
-//! for a whole request and its timeout is counted in whole seconds, and an endpoint
-//! that is slow, down or draining a backlog can keep a request open for up to
-//! `timeout` every time. Sending on the loop thread would then delay ticks by seconds
-//! (counted as missed, their samples never collected). So the loop thread only
-//! encodes, compresses and pushes into the queue, taking the lock for a few
-//! microseconds and never waiting on the network; the sender thread owns the HTTP
-//! side. Collection keeps its schedule whatever the endpoint does.
+//! **Why a sender thread** (the original design drew one thread for everything): a
+//! request blocks until it is answered or its `timeout` passes, and an endpoint that
+//! is slow, down or draining a backlog can keep every request open that long.
+//! Sending on the loop thread would then delay ticks (counted as missed, their
+//! samples never collected). So the loop thread only encodes, compresses and pushes
+//! into the queue, taking the lock for a few microseconds and never waiting on the
+//! network; the sender thread owns the HTTP side, and does all of its I/O itself
+//! (connect, TLS handshake, write, read: see [`http`]). Collection keeps its
+//! schedule whatever the endpoint does.
 //!
 //! **Order**: the queue is FIFO and the sender sends one request at a time, putting
 //! a failed batch back at the front, so a newer batch never overtakes an older one
@@ -24,8 +25,8 @@
 //! back-pressure, and 429/5xx answers back off.
 //!
 //! **Bounds**: the queue holds at most `queue.max_bytes` of compressed requests;
-//! past it the oldest batch is dropped and counted. A batch is copied once into the
-//! queue and once more per attempt (minreq takes the body by value).
+//! past it the oldest batch is dropped and counted. A batch is copied once, into the
+//! queue; attempts send it from there.
 //!
 //! **Retries** follow the remote write spec: 2xx is done; 5xx, 429 and connection,
 //! TLS and timeout errors are retried with exponential backoff and full jitter
@@ -33,21 +34,21 @@
 //! sends one; any other 4xx drops the batch (logged with the start of the response
 //! body). 3xx is retried too: see [`client`].
 //!
-//! **Reload** (SIGHUP) swaps the target (URL, credentials, headers, timeouts) under
-//! the lock: batches still queued go to the new one, and the queue and counters
-//! survive. **Shutdown** (SIGTERM) lets the sender drain the queue until
-//! `shutdown_timeout`, then reports what is left unsent.
+//! **Connections**: one, kept open between pushes (HTTP/1.1 keep-alive) and
+//! replaced transparently when the endpoint has closed it: that is not a failed
+//! attempt, and the batch is not lost (see [`http`]). A reconnection resumes the TLS
+//! session.
 //!
-//! **TLS**: minreq (feature `https-rustls-probe`) builds one rustls config per process
-//! with rustls-platform-verifier, which on Linux loads its roots through
-//! rustls-native-certs: `SSL_CERT_FILE`/`SSL_CERT_DIR` when set, else the system
-//! store. minreq has no API for a custom CA, so `tls.ca_file` is handed over as
-//! `SSL_CERT_FILE` before the first connection ([`use_ca_file`]); the roots are read
-//! once, at the first HTTPS request, so a changed `ca_file` needs a restart.
-//! Certificate errors fail the attempt (reason `tls`) and are retried: never is a
-//! request sent without verification. minreq does the handshake on a short-lived
-//! thread of its own (its timeout runs the request on a helper thread), so TLS does
-//! not use the sender thread's small stack; reading the response does.
+//! **Reload** (SIGHUP) swaps the target (URL, credentials, headers, timeouts, TLS:
+//! the CA file, the client certificate and the system store are read again) under
+//! the lock: batches still queued go to the new one over a new connection, and the
+//! queue and counters survive. **Shutdown** (SIGTERM) lets the sender drain the
+//! queue until `shutdown_timeout`, then reports what is left unsent.
+//!
+//! **TLS** (see [`tls`]): rustls with ring, verifying against `tls.ca_file` or the
+//! system store, with an optional client certificate. Certificate errors fail the
+//! attempt (reason `tls`) and are retried: never is a request sent without
+//! verification, unless `tls.insecure_skip_verify` says so (logged as a warning).
 //!
 //! Self-metrics (`sc_agent_*`) are written by the loop thread into each batch from the
 //! counters shared with the sender: see [`metrics`].
@@ -55,11 +56,14 @@
 mod backoff;
 pub mod client;
 pub mod encode;
+pub mod http;
 pub mod metrics;
 pub mod queue;
 mod sender;
 pub mod spool;
 pub mod stale;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use backoff::{parse_retry_after, Backoff, RETRY_AFTER_CAP};
 
@@ -71,11 +75,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The sender thread's stack. It builds requests and reads responses (through
-/// rustls for HTTPS); minreq runs connect and handshake on a helper thread of its own
-/// (with the default stack). Measured: the whole remote write test suite, HTTPS and
-/// trace logging included, passes with a 16 KiB stack in a debug build; 256 KiB
-/// leaves a wide margin and costs nothing resident (untouched pages are not).
+/// The sender thread's stack: it does all of a request's I/O, the TLS handshake
+/// (certificate verification, key exchange) included. Measured in a debug build:
+/// the remote write, secrets and Prometheus end-to-end tests (HTTPS, mTLS, trace
+/// logging) pass with 64 KiB and overflow it at 32 KiB, in the handshake. 256 KiB
+/// leaves four times that and costs nothing resident (untouched pages are not).
 pub const SENDER_STACK_BYTES: usize = 256 << 10;
 
 /// Counters shared by the sender (which counts) and the loop (which reports).
@@ -220,9 +224,9 @@ impl RemoteWrite {
         let target = Target::from_config(config).map(Arc::new);
         if let Some(target) = &target {
             log::info!(
-                "remote write to {} (timeout {}s, backoff {}..{}, queue up to {})",
+                "remote write to {} (timeout {}, backoff {}..{}, queue up to {})",
                 target.shown_url,
-                target.timeout_secs,
+                config.remote_write.timeout,
                 config.remote_write.min_backoff,
                 config.remote_write.max_backoff,
                 config.remote_write.queue.max_bytes
@@ -407,21 +411,4 @@ pub(crate) fn format_timestamp(ms: i64) -> String {
     let time = std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     crate::logging::push_rfc3339(time, &mut text);
     text
-}
-
-/// Hands `tls.ca_file` to the TLS verifier as `SSL_CERT_FILE` (and clears
-/// `SSL_CERT_DIR`, so that only this CA is trusted, as with Prometheus' `ca_file`).
-///
-/// Call it once at start, before any thread exists: the environment is
-/// process-wide and not thread-safe to change. The verifier reads it at the first
-/// HTTPS request.
-pub fn use_ca_file(config: &Config) {
-    if let Some(path) = &config.remote_write.tls.ca_file {
-        std::env::set_var("SSL_CERT_FILE", path);
-        std::env::remove_var("SSL_CERT_DIR");
-        log::info!(
-            "TLS: trusting only the CA certificate(s) in {}",
-            path.display()
-        );
-    }
 }

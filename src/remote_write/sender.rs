@@ -1,8 +1,10 @@
 //! The sender thread: takes the oldest queued batch, sends it, and decides from the
-//! outcome whether it is done, dropped or retried after a backoff.
+//! outcome whether it is done, dropped or retried after a backoff. It owns the HTTP
+//! client, and with it the connection kept open between requests.
 
 use super::backoff::Backoff;
-use super::client::{Reason, SendOutcome};
+use super::client::{Reason, SendOutcome, Target};
+use super::http::Client;
 use super::{lock, Mode, Notes, Shared};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +20,10 @@ struct Streak {
 pub(super) fn run(shared: Arc<Shared>) {
     let mut backoff = Backoff::new(Backoff::seed());
     let mut streak = Streak::default();
+    let mut client = Client::new();
+    // The target the connection was opened for: a reload makes a new one, whose
+    // requests go over a new connection (a new endpoint, new credentials or TLS).
+    let mut connected_to: Option<Arc<Target>> = None;
     loop {
         // Wait for a batch, a target and the end of any backoff; or for the end.
         let (entry, target) = {
@@ -60,8 +66,15 @@ pub(super) fn run(shared: Arc<Shared>) {
         };
 
         // The network, with the lock released: the loop keeps pushing meanwhile.
+        if !connected_to
+            .as_ref()
+            .is_some_and(|last| Arc::ptr_eq(last, &target))
+        {
+            client.close();
+            connected_to = Some(Arc::clone(&target));
+        }
         let bytes = entry.body.len() as u64;
-        let outcome = target.send(entry.body.clone());
+        let outcome = target.send(&mut client, &entry.body);
 
         let mut notes = Notes::default();
         let mut state = lock(&shared);

@@ -5,6 +5,7 @@
 //!   format independent of the agent's hand-written encoder;
 //! - [`fuzz`]: the fuzz harnesses, run by cargo-fuzz and replayed by
 //!   `tests/fuzz_regressions.rs`;
+//! - [`procfs`]: synthetic process tables of any size, with what they hold;
 //! - with the `peers` feature (the default): the real binary and its peers:
 //!   [`bin`] and [`Agent`] (a running agent with captured output), [`TempDir`],
 //!   loopback helpers, network namespaces ([`netns`]), an [`Exposition`] reader, a
@@ -15,6 +16,7 @@
 //! Nothing here ships: it is a dev-dependency of the agent only.
 
 pub mod fuzz;
+pub mod procfs;
 pub mod proto;
 
 #[cfg(feature = "peers")]
@@ -34,18 +36,22 @@ pub mod receiver;
 #[cfg(feature = "peers")]
 pub mod soak;
 mod tempdir;
+#[cfg(feature = "peers")]
+pub mod victoria;
 
 #[cfg(feature = "peers")]
 pub use config::{base_config, collectors_only, indent};
 #[cfg(feature = "peers")]
 pub use exposition::{Exposition, Sample};
 #[cfg(feature = "peers")]
-pub use net::{free_port, http_get, wait_for_port};
+pub use net::{free_port, http_get, https_get, wait_for_port};
 #[cfg(feature = "peers")]
 pub use process::*;
 #[cfg(feature = "peers")]
 pub use prometheus::{percent_encode, Prometheus, PROMETHEUS_WAIT};
 pub use tempdir::TempDir;
+#[cfg(feature = "peers")]
+pub use victoria::VictoriaMetrics;
 
 /// The project's root directory (the agent's Cargo.toml).
 pub fn project_root() -> &'static std::path::Path {

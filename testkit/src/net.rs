@@ -1,4 +1,5 @@
-//! Loopback helpers: free ports, waiting for a listener, a plain HTTP GET.
+//! Loopback helpers: free ports, waiting for a listener, a plain HTTP GET and its
+//! HTTPS twin.
 
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -14,12 +15,37 @@ pub fn free_port() -> u16 {
 
 /// GET `path` from 127.0.0.1:`port` with plain HTTP/1.0; returns the body.
 pub fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    use std::io::Write;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    get(&mut stream, path)
+}
+
+/// The same over TLS (the server's certificate must be for 127.0.0.1).
+pub fn https_get(
+    port: u16,
+    path: &str,
+    config: &std::sync::Arc<rustls::ClientConfig>,
+) -> std::io::Result<String> {
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    tcp.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let name =
+        rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(std::io::Error::other)?;
+    let session = rustls::ClientConnection::new(std::sync::Arc::clone(config), name)
+        .map_err(std::io::Error::other)?;
+    get(&mut rustls::StreamOwned::new(session, tcp), path)
+}
+
+fn get(stream: &mut (impl Read + std::io::Write), path: &str) -> std::io::Result<String> {
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
+    stream.flush()?;
+    let mut response = Vec::new();
+    match stream.read_to_end(&mut response) {
+        Ok(_) => {}
+        // A TLS server that closes without close_notify, after the whole answer.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {}
+        Err(e) => return Err(e),
+    }
+    let response = String::from_utf8_lossy(&response);
     let (head, body) = response
         .split_once("\r\n\r\n")
         .ok_or_else(|| std::io::Error::other("no HTTP header end"))?;

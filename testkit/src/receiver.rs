@@ -1,7 +1,8 @@
 //! A remote write receiver for the tests, with faults on demand: plain std
-//! `TcpListener`, a thread per connection, HTTP/1.1 read by hand, bodies decoded
-//! with snappy and prost (independently of the agent's encoder). Optionally TLS
-//! (rustls) with a certificate the test made.
+//! `TcpListener`, a thread per connection, HTTP/1.1 read by hand (keep-alive: many
+//! requests per connection, which it counts), bodies decoded with snappy and prost
+//! (independently of the agent's encoder). Optionally TLS (rustls) with a
+//! certificate the test made, optionally requiring a client certificate.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -20,6 +21,9 @@ pub enum Reply {
     /// Read the request, then never answer (the connection stays open until the
     /// receiver is dropped).
     Hang,
+    /// Read the request, then close the connection without answering (as a server
+    /// closing an idle connection just as the request arrives).
+    Close,
 }
 
 impl Reply {
@@ -45,8 +49,12 @@ pub struct Series {
 pub struct Received {
     /// When the request's body had been read.
     pub at: Instant,
-    /// When the answer was written (`None` for `Hang`).
+    /// When the answer was written (`None` for `Hang` and `Close`).
     pub answered_at: Option<Instant>,
+    /// Which connection it came on (0 for the first one accepted), and how many
+    /// requests that connection had carried before it.
+    pub connection: usize,
+    pub on_connection: usize,
     pub status: Option<u16>,
     pub method: String,
     pub path: String,
@@ -112,6 +120,13 @@ struct Inner {
     tls_failures: usize,
     /// Keep the series and headers of only this many of the latest requests.
     keep_last: Option<usize>,
+    /// Connections accepted.
+    connections: usize,
+    /// TLS sessions resumed (rather than fully negotiated).
+    resumed: usize,
+    /// Close a connection that carries no request for this long (a server's idle
+    /// timeout); without it, connections wait 30 s for the next request.
+    idle_timeout: Option<Duration>,
 }
 
 pub struct Receiver {
@@ -151,6 +166,9 @@ impl Receiver {
             count: 0,
             tls_failures: 0,
             keep_last: None,
+            connections: 0,
+            resumed: 0,
+            idle_timeout: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let (inner2, stop2) = (Arc::clone(&inner), Arc::clone(&stop));
@@ -160,8 +178,13 @@ impl Receiver {
                     break;
                 }
                 let Ok(stream) = stream else { continue };
+                let connection = {
+                    let mut inner = inner2.lock().unwrap();
+                    inner.connections += 1;
+                    inner.connections - 1
+                };
                 let (inner, stop, tls) = (Arc::clone(&inner2), Arc::clone(&stop2), tls.clone());
-                std::thread::spawn(move || handle(stream, &inner, &stop, tls));
+                std::thread::spawn(move || handle(stream, connection, &inner, &stop, tls));
             }
         });
         Receiver { port, inner, stop }
@@ -205,6 +228,21 @@ impl Receiver {
         self.inner.lock().unwrap().tls_failures
     }
 
+    /// Connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.inner.lock().unwrap().connections
+    }
+
+    /// TLS handshakes that resumed an earlier session.
+    pub fn resumed_sessions(&self) -> usize {
+        self.inner.lock().unwrap().resumed
+    }
+
+    /// From now on, closes (silently, as servers do) a connection idle for `idle`.
+    pub fn close_idle_after(&self, idle: Duration) {
+        self.inner.lock().unwrap().idle_timeout = Some(idle);
+    }
+
     /// Waits until `done(received)` holds; panics with `what` on timeout.
     pub fn wait_for(&self, timeout: Duration, what: &str, done: impl Fn(&[Received]) -> bool) {
         let start = Instant::now();
@@ -235,13 +273,14 @@ impl Drop for Receiver {
     }
 }
 
-fn handle(stream: TcpStream, inner: &Mutex<Inner>, stop: &AtomicBool, tls: Tls) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+fn handle(stream: TcpStream, connection: usize, inner: &Mutex<Inner>, stop: &AtomicBool, tls: Tls) {
+    let idle = inner.lock().unwrap().idle_timeout;
+    let _ = stream.set_read_timeout(Some(idle.unwrap_or(Duration::from_secs(30))));
     if let Some(config) = tls {
-        let Ok(connection) = rustls::ServerConnection::new(config) else {
+        let Ok(session) = rustls::ServerConnection::new(config) else {
             return;
         };
-        let mut tls_stream = rustls::StreamOwned::new(connection, stream);
+        let mut tls_stream = rustls::StreamOwned::new(session, stream);
         // Complete the handshake first, to tell a refused certificate from the rest.
         while tls_stream.conn.is_handshaking() {
             if tls_stream.conn.complete_io(&mut tls_stream.sock).is_err() {
@@ -249,68 +288,95 @@ fn handle(stream: TcpStream, inner: &Mutex<Inner>, stop: &AtomicBool, tls: Tls) 
                 return;
             }
         }
-        serve_one(tls_stream, inner, stop);
+        if tls_stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+            inner.lock().unwrap().resumed += 1;
+        }
+        serve(tls_stream, connection, inner, stop);
         return;
     }
-    serve_one(stream, inner, stop);
+    serve(stream, connection, inner, stop);
 }
 
-fn serve_one(mut stream: impl Read + Write, inner: &Mutex<Inner>, stop: &AtomicBool) {
-    let Some((method, path, headers, body)) = read_request(&mut stream) else {
-        return;
-    };
-    let series = decode(&headers, &body);
-    let at = Instant::now();
-    let reply = {
-        let mut inner = inner.lock().unwrap();
-        let n = inner.count;
-        inner.count += 1;
-        (inner.policy)(n, &headers)
-    };
-    // Recorded before the answer is written: once the agent has the answer it may
-    // send the next request, whose handler must not record ahead of this one.
-    let (status, answered_at) = match &reply {
-        Reply::Status(code, _, _) => (Some(*code), Some(Instant::now())),
-        Reply::Hang => (None, None),
-    };
-    let mut guard = inner.lock().unwrap();
-    guard.received.push(Received {
-        at,
-        answered_at,
-        status,
-        method,
-        path,
-        headers,
-        body_len: body.len(),
-        samples: series.len(),
-        first_timestamp: series.first().map(|s| s.timestamp),
-        series,
-    });
-    if let Some(keep) = guard.keep_last {
-        let len = guard.received.len();
-        if len > keep {
-            let old = &mut guard.received[len - keep - 1];
-            old.series = Vec::new();
-            old.headers = BTreeMap::new();
+/// Answers the requests of one connection until the client closes it, the idle
+/// timeout passes, or the policy says `Hang` or `Close`.
+fn serve(
+    mut stream: impl Read + Write,
+    connection: usize,
+    inner: &Mutex<Inner>,
+    stop: &AtomicBool,
+) {
+    for on_connection in 0.. {
+        let Some((method, path, headers, body)) = read_request(&mut stream) else {
+            return;
+        };
+        let series = decode(&headers, &body);
+        let at = Instant::now();
+        let reply = {
+            let mut inner = inner.lock().unwrap();
+            let n = inner.count;
+            inner.count += 1;
+            (inner.policy)(n, &headers)
+        };
+        // Recorded before the answer is written: once the agent has the answer it may
+        // send the next request, whose handler must not record ahead of this one.
+        let (status, answered_at) = match &reply {
+            Reply::Status(code, _, _) => (Some(*code), Some(Instant::now())),
+            Reply::Hang | Reply::Close => (None, None),
+        };
+        let mut guard = inner.lock().unwrap();
+        guard.received.push(Received {
+            at,
+            answered_at,
+            connection,
+            on_connection,
+            status,
+            method,
+            path,
+            headers,
+            body_len: body.len(),
+            samples: series.len(),
+            first_timestamp: series.first().map(|s| s.timestamp),
+            series,
+        });
+        if let Some(keep) = guard.keep_last {
+            let len = guard.received.len();
+            if len > keep {
+                let old = &mut guard.received[len - keep - 1];
+                old.series = Vec::new();
+                old.headers = BTreeMap::new();
+            }
         }
-    }
-    drop(guard);
-    if let Reply::Status(code, extra, text) = &reply {
-        let mut response = format!(
-            "HTTP/1.1 {code} Test\r\nContent-Length: {}\r\nConnection: close\r\n",
-            text.len()
-        );
-        for (name, value) in extra {
-            response.push_str(&format!("{name}: {value}\r\n"));
-        }
-        response.push_str("\r\n");
-        response.push_str(text);
-        let _ = stream.write_all(response.as_bytes());
-        let _ = stream.flush();
-    }
-    if matches!(reply, Reply::Hang) {
-        while !stop.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(20));
+        drop(guard);
+        match &reply {
+            Reply::Status(code, extra, text) => {
+                let mut response =
+                    format!("HTTP/1.1 {code} Test\r\nContent-Length: {}\r\n", text.len());
+                for (name, value) in extra {
+                    response.push_str(&format!("{name}: {value}\r\n"));
+                }
+                response.push_str("\r\n");
+                response.push_str(text);
+                if stream
+                    .write_all(response.as_bytes())
+                    .and_then(|()| stream.flush())
+                    .is_err()
+                {
+                    return;
+                }
+                let closing = extra.iter().any(|(name, value)| {
+                    name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close")
+                });
+                if closing {
+                    return;
+                }
+            }
+            Reply::Hang => {
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return;
+            }
+            Reply::Close => return,
         }
     }
 }
@@ -377,35 +443,79 @@ fn decode(headers: &BTreeMap<String, String>, body: &[u8]) -> Vec<Series> {
         .collect()
 }
 
-/// HTTPS for the receiver: a private CA and a server certificate made with the openssl
-/// CLI, and a rustls server that presents it.
+/// HTTPS for the receiver: a private CA, a server certificate and client certificates
+/// made with the openssl CLI, and rustls servers (and a client, for the tests' own
+/// requests) that use them.
 pub mod tls {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use std::path::{Path, PathBuf};
     use std::process::Command;
+    use std::sync::Arc;
 
-    /// A CA and a server certificate for 127.0.0.1, made with the openssl CLI.
+    fn openssl(dir: &Path, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl is not installed: run scripts/test.sh, which installs it");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    const EC: [&str; 5] = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+
+    /// Signs a new key's certificate for `subject` with `dir`'s ca.pem/ca.key;
+    /// `extensions` is an openssl extension file's text.
+    fn issue(dir: &Path, name: &str, subject: &str, extensions: &str) -> (PathBuf, PathBuf) {
+        let (key, csr, cert, ext) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+            format!("{name}.cnf"),
+        );
+        let mut args = vec!["req"];
+        args.extend(EC);
+        args.extend(["-keyout", &key, "-out", &csr, "-subj", subject]);
+        openssl(dir, &args);
+        std::fs::write(dir.join(&ext), extensions).unwrap();
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &cert,
+                "-days",
+                "2",
+                "-extfile",
+                &ext,
+            ],
+        );
+        (dir.join(cert), dir.join(key))
+    }
+
+    /// A CA and a server certificate for 127.0.0.1 (and localhost), made with the
+    /// openssl CLI: (ca.pem, server.pem, server.key).
     pub fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-        let run = |args: &[&str]| {
-            let out = Command::new("openssl")
-                .args(args)
-                .current_dir(dir)
-                .output()
-                .expect("openssl is not installed: run scripts/test.sh, which installs it");
-            assert!(
-                out.status.success(),
-                "openssl {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
         let mut ca = vec!["req", "-x509"];
-        ca.extend(ec);
+        ca.extend(EC);
         ca.extend([
             "-keyout",
             "ca.key",
@@ -420,63 +530,90 @@ pub mod tls {
             "-addext",
             "keyUsage=critical,keyCertSign,cRLSign",
         ]);
-        run(&ca);
-        let mut csr = vec!["req"];
-        csr.extend(ec);
-        csr.extend([
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
+        openssl(dir, &ca);
+        let (cert, key) = issue(
+            dir,
+            "server",
             "/CN=127.0.0.1",
-        ]);
-        run(&csr);
-        std::fs::write(
-            dir.join("ext.cnf"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
              keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
-        .unwrap();
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ]);
-        (
-            dir.join("ca.pem"),
-            dir.join("server.pem"),
-            dir.join("server.key"),
+        );
+        (dir.join("ca.pem"), cert, key)
+    }
+
+    /// A client certificate for `name`, signed by the CA [`make_certificates`] made
+    /// in `dir`: (client-<name>.pem, client-<name>.key).
+    pub fn make_client_certificate(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        issue(
+            dir,
+            &format!("client-{name}"),
+            &format!("/CN={name}"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=clientAuth\n",
         )
     }
 
-    pub fn tls_receiver(cert: &Path, key: &Path) -> super::Receiver {
-        use super::{Receiver, Reply};
-        use rustls::pki_types::pem::PemObject;
-        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-        use std::sync::Arc;
-        let certs: Vec<_> = CertificateDer::pem_file_iter(cert)
+    fn certificates(path: &Path) -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_file_iter(path)
             .unwrap()
             .map(Result::unwrap)
-            .collect();
-        let key = PrivateKeyDer::from_pem_file(key).unwrap();
-        let config = rustls::ServerConfig::builder()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
-            .unwrap();
+            .collect()
+    }
+
+    fn roots(ca: &Path) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certificates(ca) {
+            roots.add(cert).unwrap();
+        }
+        roots
+    }
+
+    fn serve(config: rustls::ServerConfig) -> super::Receiver {
+        use super::{Receiver, Reply};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         Receiver::serve(listener, Box::new(|_| Reply::ok()), Some(Arc::new(config)))
+    }
+
+    /// An HTTPS receiver presenting `cert`, answering 204.
+    pub fn tls_receiver(cert: &Path, key: &Path) -> super::Receiver {
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(
+                certificates(cert),
+                PrivateKeyDer::from_pem_file(key).unwrap(),
+            )
+            .unwrap();
+        serve(config)
+    }
+
+    /// The same, refusing any client without a certificate issued by `client_ca`.
+    pub fn mtls_receiver(cert: &Path, key: &Path, client_ca: &Path) -> super::Receiver {
+        let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots(client_ca)))
+            .build()
+            .unwrap();
+        let config = rustls::ServerConfig::builder()
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(
+                certificates(cert),
+                PrivateKeyDer::from_pem_file(key).unwrap(),
+            )
+            .unwrap();
+        serve(config)
+    }
+
+    /// A TLS client trusting `ca`, presenting `client` (cert, key) if given: for the
+    /// tests' own requests to an HTTPS peer (see [`crate::net::https_get`]).
+    pub fn client_config(ca: &Path, client: Option<(&Path, &Path)>) -> Arc<rustls::ClientConfig> {
+        let builder = rustls::ClientConfig::builder().with_root_certificates(roots(ca));
+        let config = match client {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    certificates(cert),
+                    PrivateKeyDer::from_pem_file(key).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        Arc::new(config)
     }
 }
