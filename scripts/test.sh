@@ -37,6 +37,7 @@ declare -A APT_FOR=(
   [victoria-metrics]=victoria-metrics
   [faketime]=faketime
   [dbus-daemon]=dbus-daemon
+  [ip]=iproute2
 )
 
 missing=()

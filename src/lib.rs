@@ -3,7 +3,8 @@
 //! pieces so that tests and fuzz targets can reach them.
 //!
 //! Data flows one way: [`ticker`] → [`collector`] → [`batch`] (decorated with
-//! [`identity`]) → [`output`]: text on stdout, or [`remote_write`].
+//! [`identity`]) → [`output`]: text on stdout, or [`remote_write`]. [`netlink`] is
+//! how some collectors ask the kernel instead of reading files.
 
 pub mod agent;
 pub mod batch;
@@ -15,6 +16,7 @@ pub mod exposition;
 pub mod identity;
 pub mod labels;
 pub mod logging;
+pub mod netlink;
 pub mod output;
 pub mod relabel;
 pub mod remote_write;

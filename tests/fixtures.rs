@@ -13,7 +13,11 @@
 //! (tests/remote_write.rs covers them). The agent runs with `TZ=CET-1` (a POSIX
 //! zone, so no time zone database is needed).
 //! A case may also have an `env` file of `NAME=value` lines for the agent's
-//! environment (a collector whose source is not a file, such as a D-Bus address).
+//! environment (a collector whose source is not a file, such as a D-Bus address),
+//! and a `netns` file (its text says why) to run the agent in a new, empty network
+//! namespace: for a collector that only reads the kernel over netlink, whose
+//! answers are then the same on every machine (needs root, as the netlink tests
+//! do).
 //! `SC_UPDATE_FIXTURES=1 cargo test --test fixtures` rewrites the expected files;
 //! review the diff before committing it.
 
@@ -139,6 +143,16 @@ fn run_case(case: &Path) -> Result<(), String> {
         .env("PATH", "/nonexistent")
         .env("TZ", "CET-1")
         .envs(case_env(case));
+    if case.join("netns").is_file() {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: between fork and exec the child makes one system call.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
+            });
+        }
+    }
     let mut agent = common::Agent::spawn_with(&mut command, &[("SC_LOG_LEVEL", "error")]);
     let status = agent
         .wait_exit(Duration::from_secs(30))

@@ -4,7 +4,7 @@
 //! `tests/fuzz_regressions/<target>/`. A crash found by `scripts/fuzz.sh` is copied
 //! there (and fixed) so it can never come back.
 
-use sc_agent_testkit::fuzz::{collectors, config, dbus, duration, encode, exposition};
+use sc_agent_testkit::fuzz::{collectors, config, dbus, duration, encode, exposition, netlink};
 
 use std::path::Path;
 
@@ -80,4 +80,9 @@ fn exposition_inputs() {
 #[test]
 fn dbus_inputs() {
     replay("dbus", dbus::run);
+}
+
+#[test]
+fn netlink_inputs() {
+    replay("netlink", netlink::run);
 }

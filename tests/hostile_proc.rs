@@ -93,13 +93,17 @@ fn put(path: &Path, data: &[u8]) {
     std::fs::rename(&tmp, path).unwrap();
 }
 
+/// The default collectors over the tree; those that would ask the kernel over
+/// netlink read the tree's files instead.
 fn config(dir: &Path, interval: &str) -> PathBuf {
     let path = dir.join("sc-agent.yaml");
     std::fs::write(
         &path,
         format!(
             "vm_id: test-vm\ninstance: test-host\ncollection_interval: {interval}\n\
-             paths:\n  procfs: {0}/proc\n  sysfs: {0}/sys\n  rootfs: {0}/root\n",
+             paths:\n  procfs: {0}/proc\n  sysfs: {0}/sys\n  rootfs: {0}/root\n\
+             collectors:\n  netdev:\n    netlink: false\n  netclass:\n    netlink: false\n  \
+             arp:\n    netlink: false\n",
             dir.display()
         ),
     )
@@ -700,6 +704,30 @@ fn cases() -> Vec<Case> {
             &["sockstat"],
             "proc/net/sockstat",
             |_| b"sockets: used\n".to_vec(),
+        ),
+        case(
+            "a line of 3 MiB in /proc/net/arp",
+            &["arp"],
+            "proc/net/arp",
+            |old| format!("{old}{}\n", "x".repeat(3 << 20)).into_bytes(),
+        ),
+        with_check(
+            case(
+                "quotes, backslashes and braces in an ARP device name",
+                &[],
+                "proc/net/arp",
+                |old| {
+                    format!("{old}192.0.2.77 0x1 0x2 02:00:00:00:00:77 * ar\"p\\{{x}}\n")
+                        .into_bytes()
+                },
+            ),
+            |text| {
+                let line = sample_line(text, "node_arp_entries", "ar");
+                let labels =
+                    parse_labels(line.split_once('{').unwrap().1.rsplit_once(' ').unwrap().0)
+                        .unwrap();
+                assert_eq!(labels["device"], "ar\"p\\{x}", "{line}");
+            },
         ),
         case(
             "NaN in a netclass attribute",

@@ -555,7 +555,10 @@ fn the_unit_keeps_the_hardening_the_agent_was_checked_with() {
         ("PrivateDevices", "yes"),
         ("CapabilityBoundingSet", "CAP_DAC_READ_SEARCH"),
         ("AmbientCapabilities", "CAP_DAC_READ_SEARCH"),
-        ("RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+        (
+            "RestrictAddressFamilies",
+            "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+        ),
         ("SystemCallArchitectures", "native"),
         ("Restart", "on-failure"),
         ("MemoryDenyWriteExecute", "yes"),
@@ -1265,6 +1268,7 @@ result vm_id_line "$(grep -m1 'vm_id .* (from' /root/journal.txt)"
 result collectors_ok "$(grep -c '^node_scrape_collector_success{.*} 1$' /root/journal.txt)"
 result collectors_failed "$(grep -c '^node_scrape_collector_success{.*} 0$' /root/journal.txt)"
 result failed_names "$(grep '^node_scrape_collector_success{.*} 0$' /root/journal.txt | sed 's/.*collector="\([a-z_]*\)".*/\1/' | sort -u | tr '\n' ' ')"
+result netlink_fallbacks "$(grep -c 'netlink socket(.*instead' /root/journal.txt)"
 
 result second_run "$(sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml | grep -c 'nothing changed')"
 printf 'labels:\n  reloaded: "yes"\n' >>/root/sc-agent.yaml
@@ -1456,6 +1460,12 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
     assert!(
         !failed.contains(&"timex"),
         "adjtimex denied by the unit\n{context}"
+    );
+    // The collectors that ask the kernel over netlink do so under the unit
+    // (RestrictAddressFamilies= has AF_NETLINK), rather than reading the files.
+    assert_eq!(
+        results["netlink_fallbacks"], "0",
+        "netlink refused by the unit\n{context}"
     );
     assert_eq!(results["second_run"], "1", "{context}");
     assert_eq!(results["config_change"], "1", "{context}");

@@ -28,7 +28,7 @@ const NOT_IN_NODE_EXPORTER: [&str; 2] = ["process", "watchdog"];
 
 /// Families of shared collectors that follow node_exporter 1.12 and that 1.5 lacks
 /// (their module docs say so): only the agent has them.
-const SINCE_1_5: [&str; 7] = [
+const SINCE_1_5: [&str; 8] = [
     "node_softnet_cpu_collision_total",
     "node_softnet_received_rps_total",
     "node_softnet_flow_limit_count_total",
@@ -36,6 +36,7 @@ const SINCE_1_5: [&str; 7] = [
     "node_timex_offset_overflow_total",
     "node_os_support_end_timestamp_seconds",
     "node_selinux_avc_",
+    "node_arp_states",
 ];
 
 /// The collectors compared: every default collector of the agent's table that

@@ -61,10 +61,13 @@ collectors! {
     xfs: Xfs = on,
     nfs: Nfs = on,
     btrfs: Btrfs = on,
+    arp: Arp = on,
     // Off by default, as in node_exporter: a walk of every process (processes), a
-    // series per interrupt and CPU (interrupts).
+    // series per interrupt and CPU (interrupts), a walk of the kernel's whole
+    // connection table (tcpstat).
     processes: Processes = off,
     interrupts: Interrupts = off,
+    tcpstat: Tcpstat = off,
     // Last: it drops series that clash with those the others wrote this cycle.
     textfile: Textfile = on,
 }
@@ -82,6 +85,7 @@ pub use timex::{Reading as TimexReading, TimexFn};
 use crate::batch::Batch;
 use crate::config::collectors::Options;
 use crate::config::Paths;
+use crate::netlink::Netlink;
 use std::fmt;
 use std::path::Path;
 
@@ -168,6 +172,32 @@ impl fmt::Display for CollectError {
 
 impl std::error::Error for CollectError {}
 
+impl From<crate::netlink::Error> for CollectError {
+    fn from(err: crate::netlink::Error) -> Self {
+        CollectError::new(err.to_string())
+    }
+}
+
+/// Where a collector that can do both reads the kernel: over netlink (the
+/// default, as node_exporter's `--collector.<name>.netlink`), or from
+/// node_exporter's files under /proc and /sys. The series are the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NetSource {
+    Netlink,
+    Files,
+}
+
+impl NetSource {
+    /// `Netlink` when `netlink` is set (a collector's `netlink` option).
+    pub fn netlink_if(netlink: bool) -> Self {
+        if netlink {
+            NetSource::Netlink
+        } else {
+            NetSource::Files
+        }
+    }
+}
+
 /// The families [`Registry`] writes after every collector has run.
 pub const SCRAPE_DURATION: &str = "node_scrape_collector_duration_seconds";
 pub const SCRAPE_SUCCESS: &str = "node_scrape_collector_success";
@@ -209,6 +239,9 @@ pub struct Resources {
     pub stuck_mounts: StuckMounts,
     /// adjtimex(2) read-only, or a stand-in (the timex collector).
     pub timex: TimexFn,
+    /// The netlink sockets and the interface table every collector that asks the
+    /// kernel shares (netdev, netclass, arp, tcpstat), opened when first used.
+    pub netlink: Netlink,
 }
 
 impl Default for Resources {
@@ -217,6 +250,7 @@ impl Default for Resources {
             statfs: std::sync::Arc::new(statfs::statfs),
             stuck_mounts: StuckMounts::default(),
             timex: std::sync::Arc::new(timex::adjtimex),
+            netlink: Netlink::default(),
         }
     }
 }

@@ -8,6 +8,14 @@
 //! not it has a link), `down` when not, `unknown` when there is no `flags` file.
 //! Changed since node_exporter 1.5: that label is new (1.6).
 //!
+//! Two sources give the same series ([`NetSource`], the `netlink` option): netlink
+//! dumps (the default; [`netlink`] says how each attribute maps, and which few are
+//! still read from sysfs), or the sysfs files themselves, described here. When no
+//! netlink socket can be created (a sandbox without `AF_NETLINK`) the collector
+//! says so once and reads the files. node_exporter's own
+//! `--collector.netclass.netlink` (off by default there) changes some series; this
+//! one does not, so it is on by default.
+//!
 //! node_exporter quirks mirrored:
 //! - Every entry of class/net that is not a regular file is a device (this skips
 //!   `bonding_masters`); devices come in name order.
@@ -29,24 +37,40 @@
 //! (`collectors.netclass.device_include`/`device_exclude`, node_exporter's
 //! `--collector.netclass.ignored-devices`), which ignores nothing by default.
 
+mod netlink;
+
 use super::go_parse::parse_int;
-use super::{Build, CollectError, Collector, Context, list_dir, read_value, set_path};
+use super::{list_dir, read_value, set_path, Build, CollectError, Collector, Context, NetSource};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
 use crate::config::{Filter, Pattern};
-use serde::{Deserialize, Serialize};
+use crate::netlink::Netlink;
 use nix::errno::Errno;
+use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// `collectors.netclass`: which devices to report.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+/// `collectors.netclass`: which devices to report, and from where.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// Only devices whose name matches (anywhere, unless anchored).
     pub device_include: Option<Pattern>,
     /// Devices whose name matches are left out.
     pub device_exclude: Option<Pattern>,
+    /// Read the properties over netlink (default true) rather than ~24 sysfs files
+    /// per device; the series are the same.
+    pub netlink: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            device_include: None,
+            device_exclude: None,
+            netlink: true,
+        }
+    }
 }
 
 impl Options {
@@ -140,10 +164,12 @@ pub struct Netclass {
     /// What was read for each of `names`, same index.
     devices: Vec<Device>,
     len: usize,
+    source: NetSource,
+    netlink: netlink::Reader,
 }
 
 impl Netclass {
-    pub fn new(sysfs: &Path, filter: Filter) -> Self {
+    pub fn new(sysfs: &Path, filter: Filter, source: NetSource, netlink: Netlink) -> Self {
         Netclass {
             dir: sysfs.join("class/net"),
             scratch: PathBuf::new(),
@@ -152,7 +178,22 @@ impl Netclass {
             names: Vec::new(),
             devices: Vec::new(),
             len: 0,
+            source,
+            netlink: netlink::Reader::new(netlink),
         }
+    }
+
+    /// Netlink mode: the devices from the dumps, the few sysfs-only files as needed.
+    fn read_netlink(&mut self) -> Result<(), CollectError> {
+        let mut files = Files {
+            dir: &self.dir,
+            path: &mut self.scratch,
+            value: &mut self.value,
+        };
+        self.len =
+            self.netlink
+                .read(&self.filter, &mut files, &mut self.names, &mut self.devices)?;
+        Ok(())
     }
 
     /// Lists this cycle's devices: every entry that is not a regular file.
@@ -161,8 +202,8 @@ impl Netclass {
         let keep = |entry: &std::fs::DirEntry, name: &str| {
             !entry.file_type().is_ok_and(|t| t.is_file()) && filter.allows(name)
         };
-        self.len =
-            list_dir(&self.dir, &mut self.names, keep).map_err(|e| CollectError::io(&self.dir, &e))?;
+        self.len = list_dir(&self.dir, &mut self.names, keep)
+            .map_err(|e| CollectError::io(&self.dir, &e))?;
         if self.devices.len() < self.len {
             self.devices.resize_with(self.len, Device::default);
         }
@@ -199,7 +240,7 @@ impl Netclass {
             let up = device.texts[OPERSTATE] == "up";
             family
                 .series()
-                .label("device", name)
+                .label_str("device", name)
                 .value(f64::from(u8::from(up)));
         }
         let mut family = out.family(
@@ -210,10 +251,10 @@ impl Netclass {
         for (name, device) in devices() {
             let mut series = family
                 .series()
-                .label("device", name)
-                .label("adminstate", admin_state(device.numbers[FLAGS]));
+                .label_str("device", name)
+                .label_str("adminstate", admin_state(device.numbers[FLAGS]));
             for (label, text) in TEXTS.iter().zip(&device.texts) {
-                series = series.label(label, text);
+                series = series.label_str(label, text);
             }
             series.value(1.0);
         }
@@ -230,7 +271,10 @@ impl Netclass {
                 if number.file == "speed" {
                     value = value.wrapping_mul(1000 * 1000) / 8; // Mb/s to bytes/s
                 }
-                family.series().label("device", name).value(value as f64);
+                family
+                    .series()
+                    .label_str("device", name)
+                    .value(value as f64);
             }
         }
     }
@@ -239,15 +283,42 @@ impl Netclass {
 impl Build for Netclass {
     type Options = Options;
 
-    const SOURCES: &'static [&'static str] = &["sys/class/net/eth0/operstate", "sys/class/net/eth0/mtu", "sys/class/net/eth0/address", "sys/class/net/eth0/speed", "sys/class/net/eth0/flags", "sys/class/net/eth0/carrier", "sys/class/net/eth0/duplex", "sys/class/net/eth0/ifalias"];
+    const SOURCES: &'static [&'static str] = &[
+        "sys/class/net/eth0/operstate",
+        "sys/class/net/eth0/mtu",
+        "sys/class/net/eth0/address",
+        "sys/class/net/eth0/speed",
+        "sys/class/net/eth0/flags",
+        "sys/class/net/eth0/carrier",
+        "sys/class/net/eth0/duplex",
+        "sys/class/net/eth0/ifalias",
+    ];
 
     fn build(context: &Context<'_>, options: &Options) -> Self {
-        Netclass::new(&context.paths.sysfs, options.filter())
+        Netclass::new(
+            &context.paths.sysfs,
+            options.filter(),
+            NetSource::netlink_if(options.netlink),
+            context.resources.netlink.clone(),
+        )
     }
 }
 
 impl Collector for Netclass {
     fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
+        if self.source == NetSource::Netlink {
+            match self.netlink.connect() {
+                Err(e) if e.is_unavailable() => {
+                    log::warn!("netclass: {e}; reading {} instead", self.dir.display());
+                    self.source = NetSource::Files;
+                }
+                _ => {
+                    self.read_netlink()?;
+                    self.write(out);
+                    return Ok(());
+                }
+            }
+        }
         self.list()?;
         self.read()?;
         self.write(out);
@@ -268,22 +339,43 @@ impl Files<'_> {
     fn read_device(&mut self, name: &str, device: &mut Device) -> Result<bool, CollectError> {
         let mut found = false;
         for (number, slot) in NUMBERS.iter().zip(&mut device.numbers) {
-            *slot = None;
-            if self.read(name, number.file, &mut found)? {
-                let text = self.value.trim();
-                let parsed = parse_int(text).ok_or_else(|| {
-                    CollectError::parse(self.path, 1, format!("expected an integer, got {text:?}"))
-                })?;
-                *slot = Some(parsed);
-            }
+            *slot = self.read_number(name, number.file, &mut found)?;
         }
         for (file, slot) in TEXTS.iter().zip(&mut device.texts) {
-            slot.clear();
-            if self.read(name, file, &mut found)? {
-                slot.push_str(self.value.trim());
-            }
+            self.read_text(name, file, slot, &mut found)?;
         }
         Ok(found)
+    }
+
+    /// Reads the integer in `device/file`; `None` when it is absent.
+    fn read_number(
+        &mut self,
+        device: &str,
+        file: &str,
+        found: &mut bool,
+    ) -> Result<Option<i64>, CollectError> {
+        if !self.read(device, file, found)? {
+            return Ok(None);
+        }
+        let text = self.value.trim();
+        parse_int(text).map(Some).ok_or_else(|| {
+            CollectError::parse(self.path, 1, format!("expected an integer, got {text:?}"))
+        })
+    }
+
+    /// Reads the text in `device/file` into `out`, trimmed; empty when absent.
+    fn read_text(
+        &mut self,
+        device: &str,
+        file: &str,
+        out: &mut String,
+        found: &mut bool,
+    ) -> Result<(), CollectError> {
+        out.clear();
+        if self.read(device, file, found)? {
+            out.push_str(self.value.trim());
+        }
+        Ok(())
     }
 
     /// Reads `device/file` into `value`; `false` when node_exporter would treat it as
@@ -363,7 +455,13 @@ mod tests {
         let dir = TempDir::new();
         write_device(&dir, "eth0", &[]);
         dir.write("class/net/bonding_masters", "\n");
-        let text = render(&mut Netclass::new(dir.path(), Filter::default())).unwrap();
+        let text = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+            Netlink::unavailable(),
+        ))
+        .unwrap();
         assert_eq!(
             series(&text),
             [
@@ -407,7 +505,13 @@ mod tests {
         write_device(&dir, "ifb0", &["carrier", "speed", "duplex", "dormant"]);
         dir.write("class/net/ifb0/operstate", "down\n");
         dir.write("class/net/ifb0/speed", "10000\n");
-        let text = render(&mut Netclass::new(dir.path(), Filter::default())).unwrap();
+        let text = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+            Netlink::unavailable(),
+        ))
+        .unwrap();
         assert!(text.contains("node_network_up{device=\"ifb0\"} 0\n"));
         assert!(text.contains("duplex=\"\""), "{text}");
         assert!(!text.contains("node_network_carrier{"), "{text}");
@@ -433,7 +537,13 @@ mod tests {
         let dir = TempDir::new();
         write_device(&dir, "eth0", &["mtu"]);
         dir.write("class/net/eth0/mtu/x", "");
-        let text = render(&mut Netclass::new(dir.path(), Filter::default())).unwrap();
+        let text = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+            Netlink::unavailable(),
+        ))
+        .unwrap();
         assert!(!text.contains("mtu_bytes{"), "{text}");
     }
 
@@ -444,7 +554,8 @@ mod tests {
             include: None,
             exclude: Some(Pattern::new("veth.*").unwrap()),
         };
-        let mut collector = Netclass::new(dir.path(), filter);
+        let mut collector =
+            Netclass::new(dir.path(), filter, NetSource::Files, Netlink::unavailable());
         write_device(&dir, "lo", &[]);
         write_device(&dir, "eth0", &[]);
         write_device(&dir, "veth0", &[]);
@@ -475,9 +586,14 @@ mod tests {
         let dir = TempDir::new();
         write_device(&dir, "eth0", &[]);
         dir.write("class/net/eth0/mtu", "lots\n");
-        let err = render(&mut Netclass::new(dir.path(), Filter::default()))
-            .unwrap_err()
-            .to_string();
+        let err = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+            Netlink::unavailable(),
+        ))
+        .unwrap_err()
+        .to_string();
         assert!(
             err.ends_with("eth0/mtu line 1: expected an integer, got \"lots\""),
             "{err}"
@@ -487,7 +603,13 @@ mod tests {
     #[test]
     fn missing_class_directory_is_an_error() {
         let dir = TempDir::new();
-        assert!(render(&mut Netclass::new(dir.path(), Filter::default())).is_err());
+        assert!(render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+            Netlink::unavailable(),
+        ))
+        .is_err());
     }
 
     #[test]
@@ -495,7 +617,13 @@ mod tests {
         let dir = TempDir::new();
         write_device(&dir, "eth0", &["speed"]);
         dir.write("class/net/eth0/speed", "9223372036854775807\n");
-        let text = render(&mut Netclass::new(dir.path(), Filter::default())).unwrap();
+        let text = render(&mut Netclass::new(
+            dir.path(),
+            Filter::default(),
+            NetSource::Files,
+            Netlink::unavailable(),
+        ))
+        .unwrap();
         let expected = (i64::MAX.wrapping_mul(1_000_000) / 8) as f64;
         assert!(text.contains(&format!("speed_bytes{{device=\"eth0\"}} {expected}\n")));
     }

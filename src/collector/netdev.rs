@@ -1,33 +1,59 @@
-//! `node_network_{receive,transmit}_*_total{device}` from /proc/net/dev, one family
-//! per column, named as node_exporter names them (`receive_errs`, `transmit_colls`).
+//! `node_network_{receive,transmit}_*_total{device}`: the columns of /proc/net/dev,
+//! one family per column, named as node_exporter names them (`receive_errs`,
+//! `transmit_colls`), and `node_network_receive_nohandler_total`.
 //!
-//! node_exporter (1.12, unchanged in this since 1.5) reads these counters over netlink
-//! by default, which gives the same numbers as /proc/net/dev (the kernel folds the
-//! detailed error counters the same way for both) plus one more:
-//! `node_network_receive_nohandler_total`. That one is read here from
-//! `<sysfs>/class/net/<device>/statistics/rx_nohandler` and left out for a device
-//! whose file cannot be read.
-//!
-//! The two header lines are skipped; the name is what precedes the last `:` on the
-//! line. A line with fewer than 16 numbers, or a number that does not parse, fails
-//! the collector (node_exporter's parser panics on the former).
+//! node_exporter 1.12's netdev collector (unchanged in this since 1.5). Two sources
+//! give the same series ([`NetSource`], the `netlink` option):
+//! - **Netlink** (the default, as node_exporter's `--collector.netdev.netlink`): one
+//!   dump holds every interface's `rtnl_link_stats64` ([`netlink`] tells which),
+//!   which the kernel folds into the 16 columns of /proc/net/dev as
+//!   [`proc_net_dev_columns`] does, in the same order (by interface index);
+//!   `rx_nohandler` is one of its counters. Interfaces whose name is not UTF-8 are
+//!   skipped. The socket and the interface names are the agent's shared ones
+//!   ([`crate::netlink::Netlink`]). When no netlink socket can be created (a
+//!   sandbox without `AF_NETLINK`), the collector says so once and reads the files.
+//! - **Files**: `<procfs>/net/dev`, and `rx_nohandler` from
+//!   `<sysfs>/class/net/<device>/statistics/rx_nohandler`, left out for a device
+//!   whose file cannot be read. The two header lines are skipped; the name is what
+//!   precedes the last `:` on the line. A line with fewer than 16 numbers, or a
+//!   number that does not parse, fails the collector (node_exporter's parser panics
+//!   on the former).
 
-use super::{Build, CollectError, Collector, Context, Seen, read_file, read_value, set_path};
+mod netlink;
+
+use super::{
+    read_file, read_value, set_path, Build, CollectError, Collector, Context, NetSource, Seen,
+};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
 use crate::config::{Filter, Pattern};
+use crate::netlink::link::Stats64;
+use crate::netlink::Netlink;
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-/// `collectors.netdev`: which devices to report.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+/// `collectors.netdev`: which devices to report, and from where.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// Only devices whose name matches (anywhere, unless anchored).
     pub device_include: Option<Pattern>,
     /// Devices whose name matches are left out.
     pub device_exclude: Option<Pattern>,
+    /// Read the counters over netlink (node_exporter's `--collector.netdev.netlink`,
+    /// default true) rather than from `<procfs>/net/dev` and sysfs.
+    pub netlink: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            device_include: None,
+            device_exclude: None,
+            netlink: true,
+        }
+    }
 }
 
 impl Options {
@@ -63,7 +89,7 @@ const COLUMNS: [&str; 16] = [
 
 const HEADER_LINES: usize = 2;
 
-/// One interface line; `name` indexes the file buffer.
+/// One interface; `name` indexes `Netdev::buf` (the file, or the names of a dump).
 struct Device {
     name: Range<usize>,
     counters: [u64; COLUMNS.len()],
@@ -82,10 +108,18 @@ pub struct Netdev {
     devices: Vec<Device>,
     /// A device listed twice is reported once, the first time.
     seen: Seen,
+    source: NetSource,
+    netlink: netlink::Reader,
 }
 
 impl Netdev {
-    pub fn new(procfs: &Path, sysfs: &Path, filter: Filter) -> Self {
+    pub fn new(
+        procfs: &Path,
+        sysfs: &Path,
+        filter: Filter,
+        source: NetSource,
+        netlink: Netlink,
+    ) -> Self {
         Netdev {
             path: procfs.join("net/dev"),
             class_net: sysfs.join("class/net"),
@@ -95,7 +129,40 @@ impl Netdev {
             value: String::new(),
             devices: Vec::new(),
             seen: Seen::default(),
+            source,
+            netlink: netlink::Reader::new(netlink),
         }
+    }
+
+    fn read_files(&mut self) -> Result<(), CollectError> {
+        read_file(&self.path, &mut self.buf)?;
+        self.parse()?;
+        self.read_nohandler();
+        Ok(())
+    }
+
+    /// The same devices and counters from the kernel's netlink answers.
+    fn read_netlink(&mut self) -> Result<(), crate::netlink::Error> {
+        self.buf.clear();
+        self.devices.clear();
+        self.seen.clear();
+        let (buf, devices, seen, filter) = (
+            &mut self.buf,
+            &mut self.devices,
+            &mut self.seen,
+            &self.filter,
+        );
+        self.netlink.read(|name, stats| {
+            if filter.allows(name) && seen.first(name) {
+                let start = buf.len();
+                buf.push_str(name);
+                devices.push(Device {
+                    name: start..buf.len(),
+                    counters: proc_net_dev_columns(stats),
+                    nohandler: stats.rx_nohandler,
+                });
+            }
+        })
     }
 
     fn parse(&mut self) -> Result<(), CollectError> {
@@ -135,7 +202,7 @@ impl Netdev {
             for device in &self.devices {
                 family
                     .series()
-                    .label("device", &self.buf[device.name.clone()])
+                    .label_str("device", &self.buf[device.name.clone()])
                     .value(device.counters[column] as f64);
             }
         }
@@ -148,7 +215,7 @@ impl Netdev {
             if let Some(count) = device.nohandler {
                 family
                     .series()
-                    .label("device", &self.buf[device.name.clone()])
+                    .label_str("device", &self.buf[device.name.clone()])
                     .value(count as f64);
             }
         }
@@ -161,18 +228,70 @@ impl Build for Netdev {
     const SOURCES: &'static [&'static str] = &["proc/net/dev"];
 
     fn build(context: &Context<'_>, options: &Options) -> Self {
-        Netdev::new(&context.paths.procfs, &context.paths.sysfs, options.filter())
+        Netdev::new(
+            &context.paths.procfs,
+            &context.paths.sysfs,
+            options.filter(),
+            NetSource::netlink_if(options.netlink),
+            context.resources.netlink.clone(),
+        )
     }
 }
 
 impl Collector for Netdev {
     fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
-        read_file(&self.path, &mut self.buf)?;
-        self.parse()?;
-        self.read_nohandler();
+        if self.source == NetSource::Netlink {
+            match self.netlink.connect() {
+                Err(e) if e.is_unavailable() => {
+                    log::warn!("netdev: {e}; reading {} instead", self.path.display());
+                    self.source = NetSource::Files;
+                }
+                _ => {
+                    self.read_netlink()?;
+                    self.write(out);
+                    return Ok(());
+                }
+            }
+        }
+        self.read_files()?;
         self.write(out);
         Ok(())
     }
+}
+
+/// The 16 columns of /proc/net/dev from an interface's counters, folded as the
+/// kernel folds them when it prints the file (`dev_seq_printf_stats()` in
+/// net/core/net-procfs.c), with its unsigned wrap-around.
+pub fn proc_net_dev_columns(s: &Stats64) -> [u64; COLUMNS.len()] {
+    let sum = |values: &[u64]| values.iter().fold(0u64, |a, &b| a.wrapping_add(b));
+    [
+        s.rx_bytes,
+        s.rx_packets,
+        s.rx_errors,
+        sum(&[s.rx_dropped, s.rx_missed_errors]),
+        s.rx_fifo_errors,
+        sum(&[
+            s.rx_length_errors,
+            s.rx_over_errors,
+            s.rx_crc_errors,
+            s.rx_frame_errors,
+        ]),
+        s.rx_compressed,
+        s.multicast,
+        s.tx_bytes,
+        s.tx_packets,
+        s.tx_errors,
+        s.tx_dropped,
+        s.tx_fifo_errors,
+        s.collisions,
+        sum(&[
+            s.tx_carrier_errors,
+            s.tx_aborted_errors,
+            s.tx_window_errors,
+            s.tx_heartbeat_errors,
+        ]),
+        s.tx_compressed,
+    ]
 }
 
 /// Parses `  eth0: 1 2 ... 16` starting at byte `offset` of the file.
@@ -217,7 +336,8 @@ mod tests {
     const ETH0: &str = "  eth0: 146638420    6180    1    2    3     4          5         6   300956    3441    7    8    9    10       11          12\n";
 
     fn netdev(dir: &TempDir, filter: Filter) -> Netdev {
-        Netdev::new(dir.path(), dir.path(), filter)
+        let netlink = Netlink::unavailable();
+        Netdev::new(dir.path(), dir.path(), filter, NetSource::Files, netlink)
     }
 
     fn lines_for<'a>(text: &'a str, device: &str) -> Vec<&'a str> {
@@ -340,5 +460,93 @@ mod tests {
     fn missing_file_is_an_error() {
         let dir = TempDir::new();
         assert!(render(&mut netdev(&dir, Filter::default())).is_err());
+    }
+
+    /// Netlink and file mode in a namespace of their own, with some traffic: the
+    /// same series, counters of the files read after netlink's never smaller.
+    #[test]
+    fn netlink_gives_the_series_of_the_files() {
+        use sc_agent_testkit::netns::{in_new_netns_with_sysfs, ip};
+        let (netlink, files) = in_new_netns_with_sysfs(|sysfs| {
+            ip("link set lo up");
+            ip("link add nd0 type veth peer name nd1 address 02:00:00:00:00:02");
+            ip("link set nd0 up");
+            ip("link set nd1 up");
+            ip("addr add 192.0.2.1/24 dev nd0");
+            // A neighbour known in advance: the datagrams leave by nd0 at once.
+            ip("neigh add 192.0.2.2 lladdr 02:00:00:00:00:02 dev nd0 nud permanent");
+            let socket = std::net::UdpSocket::bind("192.0.2.1:0").unwrap();
+            for _ in 0..5 {
+                socket.send_to(b"hello", "192.0.2.2:9").unwrap();
+            }
+            let proc = Path::new("/proc/thread-self");
+            let netdev =
+                |source| Netdev::new(proc, sysfs, Filter::default(), source, Netlink::default());
+            let netlink = render(&mut netdev(NetSource::Netlink));
+            let files = render(&mut netdev(NetSource::Files));
+            (netlink.unwrap(), files.unwrap())
+        });
+        let series = |text: &str| -> Vec<(String, f64)> {
+            text.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| {
+                    let (name, value) = l.rsplit_once(' ').unwrap();
+                    (name.to_owned(), value.parse().unwrap())
+                })
+                .collect()
+        };
+        let (netlink_series, file_series) = (series(&netlink), series(&files));
+        let names = |s: &[(String, f64)]| s.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&netlink_series), names(&file_series));
+        for ((name, ours), (_, theirs)) in netlink_series.iter().zip(&file_series) {
+            assert!(
+                ours <= theirs,
+                "{name}: netlink {ours}, files later {theirs}"
+            );
+        }
+        let help = |t: &str| {
+            t.lines()
+                .filter(|l| l.starts_with('#'))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(help(&netlink), help(&files));
+        // The traffic shows.
+        let sent = netlink_series
+            .iter()
+            .find(|(n, _)| n == "node_network_transmit_packets_total{device=\"nd0\"}")
+            .unwrap();
+        assert!(sent.1 >= 5.0, "{sent:?}");
+        assert!(netlink.contains("node_network_receive_nohandler_total{device=\"nd1\"} "));
+    }
+
+    #[test]
+    fn the_kernel_folds_counters_into_columns_as_proc_net_dev_does() {
+        let stats = Stats64 {
+            rx_dropped: 1,
+            rx_missed_errors: 2,
+            rx_length_errors: 3,
+            rx_over_errors: 4,
+            rx_crc_errors: 5,
+            rx_frame_errors: u64::MAX,
+            tx_carrier_errors: 7,
+            tx_aborted_errors: 8,
+            tx_window_errors: 9,
+            tx_heartbeat_errors: 10,
+            multicast: 11,
+            collisions: 12,
+            ..Stats64::default()
+        };
+        let columns = proc_net_dev_columns(&stats);
+        let column = |name: &str| columns[COLUMNS.iter().position(|c| *c == name).unwrap()];
+        assert_eq!(column("receive_drop"), 3);
+        assert_eq!(
+            column("receive_frame"),
+            11,
+            "wraps around as the kernel's u64 sum"
+        );
+        assert_eq!(column("transmit_carrier"), 34);
+        assert_eq!(column("receive_multicast"), 11);
+        assert_eq!(column("transmit_colls"), 12);
     }
 }

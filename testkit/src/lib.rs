@@ -8,10 +8,10 @@
 //! - [`procfs`]: synthetic process tables of any size, with what they hold;
 //! - with the `peers` feature (the default): the real binary and its peers:
 //!   [`bin`] and [`Agent`] (a running agent with captured output), [`TempDir`],
-//!   loopback helpers, an [`Exposition`] reader, a real [`Prometheus`] with its
-//!   remote write receiver, the fault-injecting remote write [`receiver`]
-//!   (optionally TLS), and the [`soak`] run (also the `soak` binary,
-//!   `scripts/soak.sh`).
+//!   loopback helpers, network namespaces ([`netns`]), an [`Exposition`] reader, a
+//!   real [`Prometheus`] with its remote write receiver, the fault-injecting remote
+//!   write [`receiver`] (optionally TLS), and the [`soak`] run (also the `soak`
+//!   binary, `scripts/soak.sh`).
 //!
 //! Nothing here ships: it is a dev-dependency of the agent only.
 
@@ -25,6 +25,8 @@ mod config;
 mod exposition;
 #[cfg(feature = "peers")]
 mod net;
+#[cfg(feature = "peers")]
+pub mod netns;
 #[cfg(feature = "peers")]
 mod process;
 #[cfg(feature = "peers")]

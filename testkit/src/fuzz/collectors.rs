@@ -4,7 +4,9 @@
 //! collector table (each row's `sources`), then that file's contents. A textual
 //! header keeps the corpus and the regression inputs meaningful whatever rows the
 //! table gains; an input whose first line names no pair is ignored. The collector is built
-//! through the table, as the agent builds it, with a statfs stand-in. Collecting must
+//! through the table, as the agent builds it, with a statfs stand-in and without
+//! netlink (collectors that can read either the kernel or files read the files;
+//! the netlink parsers have their own target, `netlink`). Collecting must
 //! return Ok or an error, never panic; and what a collector writes must be something
 //! every receiver accepts: valid metric and label names, and no series twice
 //! (Prometheus rejects a whole remote-write request that repeats a series).
@@ -13,6 +15,7 @@ use sc_agent::collector::table::{Settings, TABLE};
 use sc_agent::collector::{Context, FsStats, Resources, StatfsFn};
 use sc_agent::config::Paths;
 use sc_agent::labels::{is_valid_metric_name, is_valid_name};
+use sc_agent::netlink::Netlink;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -95,6 +98,7 @@ pub fn run(data: &[u8]) {
     });
     let resources = Resources {
         statfs,
+        netlink: Netlink::unavailable(),
         ..Resources::default()
     };
     let paths = Paths {

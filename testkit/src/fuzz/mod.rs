@@ -8,3 +8,4 @@ pub mod dbus;
 pub mod duration;
 pub mod encode;
 pub mod exposition;
+pub mod netlink;
