@@ -23,9 +23,12 @@
 //!   itself as `/`, so a containerised agent reports the host's paths (node_exporter
 //!   strips the prefix as a plain string, turning `/hostile` under `/host` into
 //!   `ile`; here it is stripped only at a `/`);
-//! - a mount listed twice with the same device, mount point, type and device number
-//!   (an overmount with other options) is reported once, the first; the same mount
-//!   point with another device is reported again (node_exporter does both).
+//! - a mount listed twice with the same device, mount point and type (an overmount
+//!   with other options) is reported once, the first; the same mount point with
+//!   another device is reported again (node_exporter does both). node_exporter also
+//!   tells two such mounts apart by device number, which repeats every series but
+//!   `mount_info` (its labels are the same); a receiver refuses the request that
+//!   repeats a series, so here the device number does not make a mount new.
 //!
 //! Changed since node_exporter 1.5: mountinfo instead of /proc/1/mounts (1.9), the
 //! `device_error` label (1.8), `mount_info` and `purgeable_bytes` (1.9), `readonly`
@@ -173,11 +176,10 @@ impl Filesystem {
     }
 
     /// Whether a mount with these labels is already in this cycle's list.
-    fn listed(&self, device: &str, mount_point: &str, fs_type: &str, dev: (u32, u32)) -> bool {
+    fn listed(&self, device: &str, mount_point: &str, fs_type: &str) -> bool {
         let labels = &self.labels;
         self.list.iter().any(|m| {
-            (m.major, m.minor) == dev
-                && labels[m.mount_point.clone()] == *mount_point
+            labels[m.mount_point.clone()] == *mount_point
                 && labels[m.device.clone()] == *device
                 && labels[m.fs_type.clone()] == *fs_type
         })
@@ -188,9 +190,7 @@ impl Filesystem {
         let start = self.labels.len();
         let mount_point = push_mount_point(&mut self.labels, mount.mount_point, &self.root_text);
         let text = &self.labels[mount_point.clone()];
-        let dev = (mount.major, mount.minor);
-        if self.excluded(text, mount.fs_type) || self.listed(mount.source, text, mount.fs_type, dev)
-        {
+        if self.excluded(text, mount.fs_type) || self.listed(mount.source, text, mount.fs_type) {
             self.labels.truncate(start);
             return Ok(());
         }
