@@ -57,6 +57,60 @@ impl Serialize for Pattern {
     }
 }
 
+/// Deserializes the regex of a node_exporter filter flag (one that node_exporter
+/// hands to its `newDeviceFilter`): an empty one, like `null`, is no filter, as
+/// `--collector.diskstats.device-exclude=` excludes nothing there. (A plain
+/// [`Pattern`] that is empty matches every name.)
+pub fn filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Pattern>, D::Error> {
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Option<Pattern>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a regular expression, empty or null for none")
+        }
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            match text {
+                "" => Ok(None),
+                _ => Pattern::new(text).map(Some).map_err(E::custom),
+            }
+        }
+    }
+    deserializer.deserialize_option(Visitor)
+}
+
+/// node_exporter's rule for an include flag and the exclude flag it pairs with
+/// (diskstats' `device-include`/`-exclude`, filesystem's `mount-points-*` and
+/// `fs-types-*`): an include written without the exclude drops the exclude's default;
+/// both written and not empty are refused, as node_exporter refuses to start with
+/// both. For [`Options::resolve`](super::collectors::Options::resolve).
+pub fn resolve_pair(
+    written: &dyn Fn(&str) -> bool,
+    (include_name, include): (&str, &Option<Pattern>),
+    (exclude_name, exclude): (&str, &mut Option<Pattern>),
+) -> Result<(), String> {
+    if include.is_none() {
+        return Ok(());
+    }
+    if !written(exclude_name) {
+        *exclude = None;
+    } else if exclude.is_some() {
+        return Err(format!(
+            "{include_name}: {include_name} and {exclude_name} exclude each other, as \
+             node_exporter's flags do: write one of them"
+        ));
+    }
+    Ok(())
+}
+
 /// An include and an exclude pattern: a name passes when it matches the include
 /// (if any) and does not match the exclude (if any).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -91,6 +145,54 @@ mod tests {
     fn reports_bad_syntax() {
         let err = Pattern::new("eth[").unwrap_err();
         assert!(err.contains("invalid regular expression \"eth[\""), "{err}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Holder {
+        #[serde(default, deserialize_with = "filter")]
+        exclude: Option<Pattern>,
+    }
+
+    #[test]
+    fn an_empty_filter_regex_is_no_filter_as_in_node_exporter() {
+        let read = |yaml: &str| serde_yaml::from_str::<Holder>(yaml).map(|h| h.exclude);
+        assert_eq!(read("exclude: ''\n").unwrap(), None);
+        assert_eq!(read("exclude: null\n").unwrap(), None);
+        assert_eq!(read("{}\n").unwrap(), None);
+        let some = read("exclude: '^lo$'\n").unwrap().unwrap();
+        assert!(some.is_match("lo") && !some.is_match("eth0"));
+        let err = read("exclude: 'eth['\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("exclude: invalid regular expression"),
+            "{err}"
+        );
+        assert!(err.contains("line 1"), "{err}");
+        let err = read("exclude: [a]\n").unwrap_err().to_string();
+        assert!(
+            err.contains("a regular expression, empty or null for none"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_include_drops_the_default_exclude_unless_both_are_written() {
+        let pattern = |s: &str| Some(Pattern::new(s).unwrap());
+        let resolve = |written: &[&str], include: Option<Pattern>, exclude: Option<Pattern>| {
+            let mut exclude = exclude;
+            let written = |field: &str| written.contains(&field);
+            resolve_pair(&written, ("in", &include), ("ex", &mut exclude)).map(|()| exclude)
+        };
+        // No include: the exclude stays, written or not.
+        assert_eq!(resolve(&[], None, pattern("^d$")), Ok(pattern("^d$")));
+        // An include alone drops the default exclude.
+        assert_eq!(resolve(&["in"], pattern("a"), pattern("^d$")), Ok(None));
+        // Both written: refused, unless the exclude is empty.
+        let err = resolve(&["in", "ex"], pattern("a"), pattern("b")).unwrap_err();
+        assert_eq!(
+            err,
+            "in: in and ex exclude each other, as node_exporter's flags do: write one of them"
+        );
+        assert_eq!(resolve(&["in", "ex"], pattern("a"), None), Ok(None));
     }
 
     #[test]
