@@ -87,28 +87,37 @@ pub fn filter<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Patte
     deserializer.deserialize_option(Visitor)
 }
 
-/// node_exporter's rule for an include flag and the exclude flag it pairs with
-/// (diskstats' `device-include`/`-exclude`, filesystem's `mount-points-*` and
-/// `fs-types-*`): an include written without the exclude drops the exclude's default;
-/// both written and not empty are refused, as node_exporter refuses to start with
-/// both. For [`Options::resolve`](super::collectors::Options::resolve).
+/// node_exporter's rule for an include flag and the exclude flag it pairs with,
+/// when both have a regex: it refuses to start (diskstats' `device-include` and
+/// `-exclude`, filesystem's `mount-points-*` and `fs-types-*`). An exclude written
+/// empty (or null) is none, which is how node_exporter's users pair an include with
+/// an exclude that has a default.
+pub fn exclusive(
+    (include_name, include): (&str, &Option<Pattern>),
+    (exclude_name, exclude): (&str, &Option<Pattern>),
+) -> Result<(), String> {
+    match (include, exclude) {
+        (Some(_), Some(_)) => Err(format!(
+            "{include_name}: {include_name} and {exclude_name} exclude each other, as \
+             node_exporter's flags do: write one of them (`{exclude_name}: ''` drops \
+             the exclude's default)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// [`exclusive`], where an include written without the exclude first drops the
+/// exclude's default (filesystem's `mount-points-*` and `fs-types-*` since
+/// node_exporter 1.9). For [`Options::resolve`](super::collectors::Options::resolve).
 pub fn resolve_pair(
     written: &dyn Fn(&str) -> bool,
     (include_name, include): (&str, &Option<Pattern>),
     (exclude_name, exclude): (&str, &mut Option<Pattern>),
 ) -> Result<(), String> {
-    if include.is_none() {
-        return Ok(());
-    }
-    if !written(exclude_name) {
+    if include.is_some() && !written(exclude_name) {
         *exclude = None;
-    } else if exclude.is_some() {
-        return Err(format!(
-            "{include_name}: {include_name} and {exclude_name} exclude each other, as \
-             node_exporter's flags do: write one of them"
-        ));
     }
-    Ok(())
+    exclusive((include_name, include), (exclude_name, exclude))
 }
 
 /// An include and an exclude pattern: a name passes when it matches the include
@@ -190,8 +199,14 @@ mod tests {
         let err = resolve(&["in", "ex"], pattern("a"), pattern("b")).unwrap_err();
         assert_eq!(
             err,
-            "in: in and ex exclude each other, as node_exporter's flags do: write one of them"
+            "in: in and ex exclude each other, as node_exporter's flags do: write one of \
+             them (`ex: ''` drops the exclude's default)"
         );
+        // Without the written check, the default exclude and an include are refused.
+        let include = pattern("a");
+        assert!(exclusive(("in", &include), ("ex", &pattern("^d$"))).is_err());
+        assert_eq!(exclusive(("in", &include), ("ex", &None)), Ok(()));
+        assert_eq!(exclusive(("in", &None), ("ex", &pattern("^d$"))), Ok(()));
         assert_eq!(resolve(&["in", "ex"], pattern("a"), None), Ok(None));
     }
 
