@@ -16,8 +16,8 @@
 //! stuck) and `device_error`. Otherwise the label is empty.
 //!
 //! Quirks mirrored:
-//! - mount points and fs types the configured includes and excludes leave out are
-//!   left out (node_exporter 1.9 added the includes);
+//! - a mount whose mount point or type the configured includes and excludes filter
+//!   out is skipped (node_exporter 1.9 added the includes);
 //! - in a mount point, `\040` becomes a space and `\011` a tab; other escapes
 //!   (`\012`, `\134`) stay as the kernel wrote them;
 //! - a mount point under `<rootfs>` is reported without that prefix, `<rootfs>`

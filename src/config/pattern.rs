@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use std::marker::PhantomData;
 
 /// A compiled regex that remembers the text it came from.
 ///
@@ -120,6 +121,90 @@ pub fn resolve_pair(
     exclusive((include_name, include), (exclude_name, exclude))
 }
 
+/// The default of a `fields` option (netstat's, vmstat's): node_exporter's regex, and
+/// the same test written as code, which the collector's tests check against the
+/// regex. The code runs on every field of every cycle, where a regex engine would
+/// cost more than reading the file.
+pub trait DefaultFields: 'static {
+    const REGEX: &'static str;
+    fn matches(field: &str) -> bool;
+}
+
+/// A `fields` option (`--collector.netstat.fields`, `--collector.vmstat.fields`): the
+/// regex a field's name must match (anywhere, unless anchored) to be exported, which
+/// replaces the default set. Written as a regex; the default's own text selects the
+/// default's code.
+pub struct Fields<D> {
+    custom: Option<Pattern>,
+    default: PhantomData<fn() -> D>,
+}
+
+impl<D: DefaultFields> Fields<D> {
+    pub fn new(source: &str) -> Result<Self, String> {
+        let custom = match source == D::REGEX {
+            true => None,
+            false => Some(Pattern::new(source)?),
+        };
+        Ok(Fields {
+            custom,
+            default: PhantomData,
+        })
+    }
+
+    pub fn matches(&self, field: &str) -> bool {
+        match &self.custom {
+            Some(pattern) => pattern.is_match(field),
+            None => D::matches(field),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.custom.as_ref().map_or(D::REGEX, Pattern::as_str)
+    }
+}
+
+impl<D> Default for Fields<D> {
+    fn default() -> Self {
+        Fields {
+            custom: None,
+            default: PhantomData,
+        }
+    }
+}
+
+impl<D> Clone for Fields<D> {
+    fn clone(&self) -> Self {
+        Fields {
+            custom: self.custom.clone(),
+            default: PhantomData,
+        }
+    }
+}
+
+impl<D: DefaultFields> fmt::Debug for Fields<D> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+impl<D> PartialEq for Fields<D> {
+    fn eq(&self, other: &Self) -> bool {
+        self.custom == other.custom
+    }
+}
+
+impl<'de, D: DefaultFields> Deserialize<'de> for Fields<D> {
+    fn deserialize<De: Deserializer<'de>>(deserializer: De) -> Result<Self, De::Error> {
+        super::de::from_str_with(deserializer, "a regular expression", Fields::new)
+    }
+}
+
+impl<D: DefaultFields> Serialize for Fields<D> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// An include and an exclude pattern: a name passes when it matches the include
 /// (if any) and does not match the exclude (if any).
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -208,6 +293,35 @@ mod tests {
         assert_eq!(exclusive(("in", &include), ("ex", &None)), Ok(()));
         assert_eq!(exclusive(("in", &None), ("ex", &pattern("^d$"))), Ok(()));
         assert_eq!(resolve(&["in", "ex"], pattern("a"), None), Ok(None));
+    }
+
+    struct Vowels;
+
+    impl DefaultFields for Vowels {
+        const REGEX: &'static str = "^[aeiou]";
+        fn matches(field: &str) -> bool {
+            field.starts_with(['a', 'e', 'i', 'o', 'u'])
+        }
+    }
+
+    #[test]
+    fn fields_run_the_default_as_code_and_another_regex_as_a_regex() {
+        let default = Fields::<Vowels>::default();
+        assert_eq!(default.as_str(), "^[aeiou]");
+        assert!(default.matches("apple") && !default.matches("pear"));
+        assert_eq!(Fields::<Vowels>::new("^[aeiou]").unwrap(), default);
+        let custom = Fields::<Vowels>::new("ea").unwrap();
+        assert_ne!(custom, default);
+        assert!(custom.matches("pear") && !custom.matches("apple"));
+        assert_eq!(custom.as_str(), "ea");
+        // Written and printed as the regex, an empty one matching every field.
+        let read = |yaml: &str| serde_yaml::from_str::<Fields<Vowels>>(yaml);
+        assert_eq!(read("'ea'").unwrap(), custom);
+        assert!(read("''").unwrap().matches("anything"));
+        assert_eq!(serde_yaml::to_string(&custom).unwrap(), "ea\n");
+        assert_eq!(serde_yaml::to_string(&default).unwrap(), "^[aeiou]\n");
+        let err = read("'('").unwrap_err().to_string();
+        assert!(err.contains("invalid regular expression \"(\""), "{err}");
     }
 
     #[test]
