@@ -362,7 +362,7 @@ fn case_config(case: &Case, empty: &Path, endpoint: Option<&str>) -> String {
     let dir = mixin_dir().join(case.name);
     let collectors = if case.collector == "textfile" {
         format!(
-            "collectors:\n  disable_defaults: true\n  textfile:\n    directories: [{}]\n",
+            "collectors:\n  disable_defaults: true\n  textfile:\n    directory: [{}]\n",
             dir.join("textfile.d").display()
         )
     } else {

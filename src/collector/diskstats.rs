@@ -639,7 +639,7 @@ mod tests {
         assert!(none.allows("loop0") && none.allows("vda1"));
         let err = options("diskstats:\n  ignored_devices: ^loop\n").unwrap_err();
         assert!(
-            err.contains("ignored_devices: the field of node_exporter's deprecated flag; write `device_exclude` instead"),
+            err.contains("ignored_devices: renamed: write `device_exclude`, node_exporter's current name for the option"),
             "{err}"
         );
     }

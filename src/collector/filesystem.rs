@@ -702,7 +702,7 @@ mod tests {
             ("ignored_fs_types", "fs_types_exclude"),
         ] {
             let err = parse_options(&format!("filesystem:\n  {old}: x\n")).unwrap_err();
-            assert!(err.contains(&format!("{old}: the field of node_exporter's deprecated flag; write `{new}` instead")), "{err}");
+            assert!(err.contains(&format!("{old}: renamed: write `{new}`, node_exporter's current name for the option")), "{err}");
         }
     }
 

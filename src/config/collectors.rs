@@ -29,10 +29,11 @@ pub trait Options:
     /// False for a collector without options: its entry prints as a plain `bool`.
     const HAS_FIELDS: bool = true;
 
-    /// Fields for node_exporter's deprecated flags (`ignored_mount_points`), each with
-    /// the field that replaces it. Writing one is an error that names the new field,
-    /// rather than node_exporter's warning: a config is written once, and the old name
-    /// would otherwise have to be documented and kept in step with the new one.
+    /// Old names of fields, each with the field that replaces it: node_exporter's
+    /// deprecated flags (`ignored_mount_points`) and sc-agent's own earlier names.
+    /// Writing one is an error that names the new field, rather than node_exporter's
+    /// warning: a config is written once, and the old name would otherwise have to be
+    /// documented and kept in step with the new one.
     const RENAMED: &'static [(&'static str, &'static str)] = &[];
 
     /// Applies node_exporter's rules between options that depend on which of them the
@@ -147,7 +148,7 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutEnabled<'_, A> {
             }
             if let Some((_, new)) = self.renamed.iter().find(|(old, _)| *old == key) {
                 return Err(de::Error::custom(format!(
-                    "{key}: the field of node_exporter's deprecated flag; write `{new}` instead"
+                    "{key}: renamed: write `{new}`, node_exporter's current name for the option"
                 )));
             }
             if !self.written.contains(&key) {
@@ -312,7 +313,7 @@ mod tests {
         let err = parse("demo: true\nplain: true\npair:\n  old_exclude: 3\n").unwrap_err();
         assert!(
             err.starts_with(
-                "pair: old_exclude: the field of node_exporter's deprecated flag; write `exclude` instead"
+                "pair: old_exclude: renamed: write `exclude`, node_exporter's current name for the option"
             ),
             "{err}"
         );

@@ -11,7 +11,7 @@ const FIXTURES: &str = "tests/fixtures/textfile";
 
 fn textfile(directories: &[&str]) -> Textfile {
     Textfile::new(&Options {
-        directories: directories.iter().map(|d| d.to_string()).collect(),
+        directory: directories.iter().map(|d| d.to_string()).collect(),
     })
 }
 
@@ -106,7 +106,7 @@ fn the_mtime_is_the_files_in_whole_seconds() {
 #[test]
 fn the_default_reads_nothing_and_says_all_is_well() {
     let options = Options::default();
-    assert!(options.directories.is_empty());
+    assert!(options.directory.is_empty());
     assert_eq!(
         render(&mut Textfile::new(&options)).unwrap(),
         "# HELP node_textfile_scrape_error 1 if there was an error opening or reading a file, \
@@ -119,13 +119,27 @@ fn the_default_reads_nothing_and_says_all_is_well() {
 #[test]
 fn options_are_strict_yaml() {
     let options: Options =
-        serde_yaml::from_str("directories: [/var/lib/node/*.d, /srv]\n").unwrap();
-    assert_eq!(options.directories, ["/var/lib/node/*.d", "/srv"]);
+        serde_yaml::from_str("directory: [/var/lib/node/*.d, /srv]\n").unwrap();
+    assert_eq!(options.directory, ["/var/lib/node/*.d", "/srv"]);
+    // One directory, as one --collector.textfile.directory flag gives it.
+    let options: Options = serde_yaml::from_str("directory: /srv\n").unwrap();
+    assert_eq!(options.directory, ["/srv"]);
     let empty: Options = serde_yaml::from_str("{}").unwrap();
     assert_eq!(empty, Options::default());
-    let err = serde_yaml::from_str::<Options>("directory: /srv\n").unwrap_err();
+    let err = serde_yaml::from_str::<Options>("directory: {a: 1}\n").unwrap_err();
     assert!(
-        err.to_string().contains("unknown field `directory`"),
+        err.to_string().contains("a directory or a list of directories"),
+        "{err}"
+    );
+    let err = serde_yaml::from_str::<Options>("directorys: /srv\n").unwrap_err();
+    assert!(err.to_string().contains("unknown field `directorys`"), "{err}");
+    // The earlier name is refused with the new one.
+    let settings = serde_yaml::from_str::<crate::collector::table::Settings>(
+        "textfile:\n  directories: [/srv]\n",
+    );
+    let err = settings.unwrap_err().to_string();
+    assert!(
+        err.contains("directories: renamed: write `directory`, node_exporter's current name"),
         "{err}"
     );
 }
