@@ -150,10 +150,6 @@ fn main() {
     println!("{cycles} cycles each, {mode}; CPU and wall time per cycle");
     let paths = Paths::default();
     let resources = Resources::default();
-    let context = Context {
-        paths: &paths,
-        resources: &resources,
-    };
     for name in &names {
         let descriptor = table::find(name).unwrap_or_else(|| panic!("no collector {name}"));
         // tcpstat has no file mode: it always reads the kernel.
@@ -164,6 +160,11 @@ fn main() {
         };
         let settings: Settings =
             serde_yaml::from_str(&format!("disable_defaults: true\n{entry}\n")).expect("settings");
+        let context = Context {
+            paths: &paths,
+            resources: &resources,
+            settings: &settings,
+        };
         let mut collector = (descriptor.build)(&context, &settings);
         let (cpu, best, wall, series) = measure(collector.as_mut(), cycles);
         println!(

@@ -47,7 +47,8 @@ PASSED_OPTIONS = {
     "netdev": {"device_include": None, "device_exclude": "^$"},
     "diskstats": {"device_include": None, "device_exclude": None},
     "netclass": {"device_exclude": None},
-    "filesystem": {"mount_points_exclude": None, "fs_types_exclude": None},
+    "filesystem": {"mount_points_exclude": None, "mount_points_include": None,
+                   "fs_types_exclude": None, "fs_types_include": None},
 }
 
 # --- what node_exporter 1.12 (sc-agent) adds or changes relative to 1.5 ----------

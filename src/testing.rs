@@ -47,10 +47,17 @@ impl Drop for TempDir {
 
 /// Runs one collector once and renders what it wrote as exposition text.
 pub fn render(collector: &mut dyn Collector) -> Result<String, crate::collector::CollectError> {
+    let mut result = Ok(());
+    let text = render_with(|batch| result = collector.collect(batch));
+    result.map(|()| text)
+}
+
+/// Renders what `write` writes into a fresh batch as exposition text.
+pub fn render_with(write: impl FnOnce(&mut Batch)) -> String {
     let mut batch = Batch::new();
     batch.begin(0);
-    collector.collect(&mut batch)?;
+    write(&mut batch);
     let mut out = Vec::new();
     crate::output::text::write(&batch, &mut out);
-    Ok(String::from_utf8(out).expect("exposition text is UTF-8"))
+    String::from_utf8(out).expect("exposition text is UTF-8")
 }

@@ -28,19 +28,79 @@
 //!   gets a series, 1 when its `online` reads `1`, else 0 (offline, unreadable, or
 //!   missing). Changed since node_exporter 1.5: the family is new (1.9).
 //!
+//! Options, node_exporter's `--collector.cpu.*` flags:
+//! - `guest` (on by default): `node_cpu_guest_seconds_total`; off leaves the family
+//!   out.
+//! - `info` (off by default) reads /proc/cpuinfo ([`info`]) for `node_cpu_info`,
+//!   and `node_cpu_frequency_hertz` when the cpufreq collector is off;
+//!   `info_flags_include` and `info_bugs_include` (node_exporter's
+//!   `--collector.cpu.info.flags-include` and `.bugs-include`, the flag's dot written
+//!   `_`) add `node_cpu_flag_info` and `node_cpu_bug_info`, and imply `info`, as
+//!   node_exporter switches it on for them. A /proc/cpuinfo that does not parse fails
+//!   the collector, as it fails node_exporter's.
+//!
+//! Since node_exporter 1.5: `node_cpu_frequency_hertz` from /proc/cpuinfo is 1.7's.
+//! node_exporter 1.10 to 1.12 write it when the cpufreq collector is on, where it
+//! clashes with cpufreq's family of the same name (another HELP, other labels: the
+//! scrape errors, node_exporter issue #3689, fixed after 1.12.1 by going back to
+//! "only when cpufreq is off"); here it is written only when cpufreq is off, as 1.7
+//! to 1.9 and the fix do.
+//!
 //! One deliberate difference: node_exporter 1.5 reports an offline CPU between two
 //! online ones (cpu1 when /proc/stat lists cpu0 and cpu2) with every mode at 0; later
 //! versions and this agent leave it out, so it does not look like a counter reset.
 //! The throttle files are looked up for the online CPUs of /proc/stat rather than by
 //! listing sysfs: an offline CPU has no `topology/` or `thermal_throttle/` there.
 
-use super::{list_dir, read_file, read_value, set_path, Build, CollectError, Collector, Context};
-use crate::config::collectors::NoOptions;
+mod info;
+
+use super::{list_dir, read_file, read_value, set_path, Build, CollectError, Collector, Context, Settings};
 use crate::batch::{Batch, Kind};
+use crate::config::collectors;
+use crate::config::pattern::{self, Pattern};
+use info::CpuInfo;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// `collectors.cpu`: node_exporter's `--collector.cpu.*` flags.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// `node_cpu_guest_seconds_total`: `--collector.cpu.guest`.
+    pub guest: bool,
+    /// `node_cpu_info` and the frequencies of /proc/cpuinfo: `--collector.cpu.info`.
+    pub info: bool,
+    /// `node_cpu_flag_info` for the flags matching: `--collector.cpu.info.flags-include`.
+    #[serde(deserialize_with = "pattern::filter")]
+    pub info_flags_include: Option<Pattern>,
+    /// `node_cpu_bug_info` for the bugs matching: `--collector.cpu.info.bugs-include`.
+    #[serde(deserialize_with = "pattern::filter")]
+    pub info_bugs_include: Option<Pattern>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            guest: true,
+            info: false,
+            info_flags_include: None,
+            info_bugs_include: None,
+        }
+    }
+}
+
+impl Options {
+    /// Whether /proc/cpuinfo is read: `info`, or a flags or bugs regex, which
+    /// node_exporter takes as asking for it.
+    fn reads_info(&self) -> bool {
+        self.info || self.info_flags_include.is_some() || self.info_bugs_include.is_some()
+    }
+}
+
+impl collectors::Options for Options {}
 
 /// The modes of `node_cpu_seconds_total`, in /proc/stat column order.
 const MODES: [&str; 8] = [
@@ -69,6 +129,9 @@ struct CpuTimes {
 
 pub struct Cpu {
     stat_path: PathBuf,
+    guest: bool,
+    /// /proc/cpuinfo, and the regexes of `info`; `None` without it.
+    info: Option<Info>,
     /// `<sysfs>/devices/system/cpu`.
     sysfs_cpu: PathBuf,
     /// The path of the file being read under `sysfs_cpu`.
@@ -92,6 +155,16 @@ pub struct Cpu {
     throttles: Throttles,
 }
 
+/// What the `info` option reads and writes.
+struct Info {
+    path: PathBuf,
+    cpuinfo: CpuInfo,
+    /// `node_cpu_frequency_hertz` too (the cpufreq collector is off).
+    frequency: bool,
+    flags: Option<Pattern>,
+    bugs: Option<Pattern>,
+}
+
 /// Throttle counters found this cycle.
 #[derive(Default)]
 struct Throttles {
@@ -102,11 +175,22 @@ struct Throttles {
 }
 
 impl Cpu {
-    pub fn new(procfs: &Path, sysfs: &Path) -> Self {
+    /// The collector with `options`; `cpufreq` says whether the cpufreq collector
+    /// runs (then it, not /proc/cpuinfo, gives `node_cpu_frequency_hertz`).
+    pub fn new(procfs: &Path, sysfs: &Path, options: &Options, cpufreq: bool) -> Self {
         let sysfs_cpu = sysfs.join("devices/system/cpu");
         let isolated = read_isolated(&sysfs_cpu.join("isolated"));
+        let info = options.reads_info().then(|| Info {
+            path: procfs.join("cpuinfo"),
+            cpuinfo: CpuInfo::default(),
+            frequency: !cpufreq,
+            flags: options.info_flags_include.clone(),
+            bugs: options.info_bugs_include.clone(),
+        });
         Cpu {
             stat_path: procfs.join("stat"),
+            guest: options.guest,
+            info,
             sysfs_cpu,
             scratch: PathBuf::new(),
             ticks_per_second: ticks_per_second(),
@@ -183,6 +267,9 @@ impl Cpu {
                     .label("mode", mode)
                     .value(*seconds);
             }
+        }
+        if !self.guest {
+            return;
         }
         let mut family = out.family(
             "node_cpu_guest_seconds_total",
@@ -300,21 +387,36 @@ impl Cpu {
 }
 
 impl Build for Cpu {
-    type Options = NoOptions;
+    type Options = Options;
 
     const SOURCES: &'static [&'static str] = &[
         "proc/stat",
+        "proc/cpuinfo",
         "sys/devices/system/cpu/isolated",
         "sys/devices/system/cpu/cpu0/online",
     ];
 
-    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
-        Cpu::new(&context.paths.procfs, &context.paths.sysfs)
+    fn build(context: &Context<'_>, options: &Options) -> Self {
+        let paths = context.paths;
+        Cpu::new(&paths.procfs, &paths.sysfs, options, context.settings.cpufreq.enabled)
+    }
+
+    fn same_others(a: &Settings, b: &Settings) -> bool {
+        a.cpufreq.enabled == b.cpufreq.enabled
     }
 }
 
 impl Collector for Cpu {
     fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
+        if let Some(info) = &mut self.info {
+            read_file(&info.path, &mut info.cpuinfo.text)?;
+            info.cpuinfo
+                .parse()
+                .map_err(|(line, what)| CollectError::parse(&info.path, line, what))?;
+            info.cpuinfo.write_info(out, info.frequency);
+            info.cpuinfo
+                .write_flags(out, info.flags.as_ref(), info.bugs.as_ref());
+        }
         read_file(&self.stat_path, &mut self.buf)?;
         self.parse()?;
         self.settle();
@@ -461,7 +563,7 @@ mod tests {
                         ctxt 374767\n";
 
     fn cpu(dir: &TempDir) -> Cpu {
-        let mut cpu = Cpu::new(dir.path(), dir.path());
+        let mut cpu = Cpu::new(dir.path(), dir.path(), &Options::default(), true);
         cpu.ticks_per_second = 100.0;
         cpu
     }
@@ -471,6 +573,74 @@ mod tests {
             .filter(|l| l.starts_with(&format!("{name}{{")))
             .map(str::to_owned)
             .collect()
+    }
+
+    fn options(yaml: &str) -> Options {
+        serde_yaml::from_str::<crate::collector::table::Settings>(yaml)
+            .map(|s| s.cpu.options)
+            .unwrap_or_else(|e| panic!("{yaml}: {e}"))
+    }
+
+    #[test]
+    fn guest_off_leaves_the_guest_family_out() {
+        let dir = TempDir::new();
+        dir.write("stat", STAT);
+        let options = options("cpu: {guest: false}\n");
+        let text = render(&mut Cpu::new(dir.path(), dir.path(), &options, true)).unwrap();
+        assert!(!text.contains("guest"), "{text}");
+        assert_eq!(series(&text, "node_cpu_seconds_total").len(), 16);
+        assert!(Options::default().guest);
+    }
+
+    #[test]
+    fn info_reads_cpuinfo_and_its_regexes_imply_it() {
+        let dir = TempDir::new();
+        dir.write("stat", STAT);
+        dir.write(
+            "cpuinfo",
+            "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu MHz\t\t: 2445.430\n\
+             flags\t\t: fpu sse avx\nbugs\t\t: spectre_v1 srso\n",
+        );
+        let info = |yaml: &str, cpufreq: bool| {
+            let options = options(yaml);
+            render(&mut Cpu::new(dir.path(), dir.path(), &options, cpufreq)).unwrap()
+        };
+        let text = info("cpu: {}\n", false);
+        assert!(!text.contains("node_cpu_info"), "{text}");
+        // The frequency comes from cpuinfo only when cpufreq does not give it.
+        let text = info("cpu: {info: true}\n", false);
+        assert_eq!(series(&text, "node_cpu_info").len(), 1);
+        assert_eq!(
+            series(&text, "node_cpu_frequency_hertz"),
+            ["node_cpu_frequency_hertz{core=\"\",cpu=\"0\",package=\"\"} 2445430000"]
+        );
+        assert!(!text.contains("flag_info") && !text.contains("bug_info"), "{text}");
+        let text = info("cpu: {info: true}\n", true);
+        assert!(!text.contains("node_cpu_frequency_hertz"), "{text}");
+        // A flags or bugs regex reads cpuinfo without `info`.
+        let text = info("cpu: {info_flags_include: ^(sse|avx)$, info_bugs_include: ''}\n", true);
+        assert_eq!(series(&text, "node_cpu_info").len(), 1);
+        assert_eq!(
+            series(&text, "node_cpu_flag_info"),
+            ["node_cpu_flag_info{flag=\"sse\"} 1", "node_cpu_flag_info{flag=\"avx\"} 1"]
+        );
+        assert!(!text.contains("bug_info"), "{text}");
+        let text = info("cpu: {info_bugs_include: .}\n", true);
+        assert_eq!(series(&text, "node_cpu_bug_info").len(), 2);
+        // A cpuinfo that does not parse fails the collector, naming the line.
+        dir.write("cpuinfo", "processor\t: 0\ncpu MHz\t\t: fast\n");
+        let options = options("cpu: {info: true}\n");
+        let err = render(&mut Cpu::new(dir.path(), dir.path(), &options, true)).unwrap_err();
+        assert!(err.to_string().ends_with("cpuinfo line 2: cpu MHz: expected a number, got \"fast\""), "{err}");
+    }
+
+    #[test]
+    fn a_reload_rebuilds_cpu_when_cpufreq_is_switched() {
+        let settings = |yaml: &str| serde_yaml::from_str::<Settings>(yaml).unwrap();
+        let cpu = crate::collector::table::find("cpu").unwrap();
+        let (on, off) = (settings("cpufreq: true\n"), settings("cpufreq: false\n"));
+        assert!((cpu.same_options)(&on, &on));
+        assert!(!(cpu.same_options)(&on, &off));
     }
 
     #[test]

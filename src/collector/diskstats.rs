@@ -38,7 +38,7 @@
 use super::{read_file, read_value, set_path, Build, CollectError, Collector, Context, Seen};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
-use crate::config::{Filter, Pattern};
+use crate::config::pattern::{self, Filter, Pattern};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::ops::Range;
@@ -208,13 +208,19 @@ struct Disk {
 /// node_exporter's default: partitions, RAM disks, loop and floppy devices.
 pub const DEVICE_EXCLUDE: &str = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$";
 
-/// `collectors.diskstats`: which devices to report.
+/// `collectors.diskstats`: which devices to report, as node_exporter's
+/// `--collector.diskstats.device-include` and `-exclude`. Both with a regex are
+/// refused, as node_exporter refuses them; the default exclude included, so an
+/// include goes with `device_exclude: ''`, as `--collector.diskstats.device-exclude=`
+/// goes with it there. An empty regex is no filter.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// Only devices whose name matches (anywhere, unless anchored).
+    #[serde(deserialize_with = "pattern::filter")]
     pub device_include: Option<Pattern>,
     /// Devices whose name matches are left out.
+    #[serde(deserialize_with = "pattern::filter")]
     pub device_exclude: Option<Pattern>,
 }
 
@@ -237,7 +243,17 @@ impl Options {
     }
 }
 
-impl collectors::Options for Options {}
+impl collectors::Options for Options {
+    const RENAMED: &'static [(&'static str, &'static str)] =
+        &[("ignored_devices", "device_exclude")];
+
+    fn resolve(&mut self, _written: &dyn Fn(&str) -> bool) -> Result<(), String> {
+        pattern::exclusive(
+            ("device_include", &self.device_include),
+            ("device_exclude", &self.device_exclude),
+        )
+    }
+}
 
 pub struct Diskstats {
     path: PathBuf,
@@ -593,6 +609,39 @@ mod tests {
                 info(&dir)
             );
         }
+    }
+
+    fn options(yaml: &str) -> Result<Options, String> {
+        serde_yaml::from_str::<crate::collector::table::Settings>(yaml)
+            .map(|s| s.diskstats.options)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_options_follow_node_exporters_flags() {
+        let default = options("diskstats: {}\n").unwrap();
+        assert_eq!(default, Options::default());
+        assert_eq!(default.filter().exclude.unwrap().as_str(), DEVICE_EXCLUDE);
+        // An include with the default exclude is refused, as node_exporter refuses it.
+        let err = options("diskstats:\n  device_include: ^vd\n").unwrap_err();
+        assert!(
+            err.starts_with("diskstats: device_include: device_include and device_exclude exclude each other"),
+            "{err}"
+        );
+        assert!(err.contains("line 2"), "{err}");
+        // `device_exclude: ''` (node_exporter's `--collector.diskstats.device-exclude=`)
+        // drops the default.
+        let include = options("diskstats: {device_include: ^vd, device_exclude: ''}\n").unwrap();
+        let filter = include.filter();
+        assert!(filter.exclude.is_none());
+        assert!(filter.allows("vda1") && !filter.allows("sda"));
+        let none = options("diskstats: {device_exclude: ''}\n").unwrap().filter();
+        assert!(none.allows("loop0") && none.allows("vda1"));
+        let err = options("diskstats:\n  ignored_devices: ^loop\n").unwrap_err();
+        assert!(
+            err.contains("ignored_devices: renamed: write `device_exclude`, node_exporter's current name for the option"),
+            "{err}"
+        );
     }
 
     #[test]

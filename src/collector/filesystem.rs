@@ -16,7 +16,8 @@
 //! stuck) and `device_error`. Otherwise the label is empty.
 //!
 //! Quirks mirrored:
-//! - mount points and fs types matching the configured excludes are left out;
+//! - a mount whose mount point or type the configured includes and excludes filter
+//!   out is skipped (node_exporter 1.9 added the includes);
 //! - in a mount point, `\040` becomes a space and `\011` a tab; other escapes
 //!   (`\012`, `\134`) stay as the kernel wrote them;
 //! - a mount point under `<rootfs>` is reported without that prefix, `<rootfs>`
@@ -53,7 +54,8 @@ use super::statfs::{FsStats, Outcome, StatfsFn, StuckMounts, TimedStatfs};
 use super::{Build, CollectError, Collector, Context};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
-use crate::config::{Millis, Pattern};
+use crate::config::pattern::{self, Filter, Pattern};
+use crate::config::Millis;
 use serde::{Deserialize, Serialize};
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -68,12 +70,22 @@ pub const MOUNT_POINTS_EXCLUDE: &str =
 /// node_exporter's default filesystem types to leave out.
 pub const FS_TYPES_EXCLUDE: &str = "^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|selinuxfs|squashfs|erofs|sysfs|tracefs)$";
 
-/// `collectors.filesystem`.
+/// `collectors.filesystem`: node_exporter's `--collector.filesystem.*` flags. Each
+/// include and exclude pair works as node_exporter 1.9 and later read the two flags:
+/// an include written without its exclude drops the exclude's default, both written
+/// with a regex are refused, and an empty regex is no filter. The mount point matched
+/// is the one reported (without `<rootfs>`).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
+    #[serde(deserialize_with = "pattern::filter")]
     pub mount_points_exclude: Option<Pattern>,
+    #[serde(deserialize_with = "pattern::filter")]
+    pub mount_points_include: Option<Pattern>,
+    #[serde(deserialize_with = "pattern::filter")]
     pub fs_types_exclude: Option<Pattern>,
+    #[serde(deserialize_with = "pattern::filter")]
+    pub fs_types_include: Option<Pattern>,
     /// How long one statfs may take before the mount is reported as stuck.
     pub mount_timeout: Millis,
 }
@@ -83,13 +95,49 @@ impl Default for Options {
         Options {
             // The defaults are constants checked by the tests below.
             mount_points_exclude: Pattern::new(MOUNT_POINTS_EXCLUDE).ok(),
+            mount_points_include: None,
             fs_types_exclude: Pattern::new(FS_TYPES_EXCLUDE).ok(),
+            fs_types_include: None,
             mount_timeout: Millis::from_millis(5_000),
         }
     }
 }
 
+impl Options {
+    fn mount_points(&self) -> Filter {
+        Filter {
+            include: self.mount_points_include.clone(),
+            exclude: self.mount_points_exclude.clone(),
+        }
+    }
+
+    fn fs_types(&self) -> Filter {
+        Filter {
+            include: self.fs_types_include.clone(),
+            exclude: self.fs_types_exclude.clone(),
+        }
+    }
+}
+
 impl collectors::Options for Options {
+    const RENAMED: &'static [(&'static str, &'static str)] = &[
+        ("ignored_mount_points", "mount_points_exclude"),
+        ("ignored_fs_types", "fs_types_exclude"),
+    ];
+
+    fn resolve(&mut self, written: &dyn Fn(&str) -> bool) -> Result<(), String> {
+        pattern::resolve_pair(
+            written,
+            ("mount_points_include", &self.mount_points_include),
+            ("mount_points_exclude", &mut self.mount_points_exclude),
+        )?;
+        pattern::resolve_pair(
+            written,
+            ("fs_types_include", &self.fs_types_include),
+            ("fs_types_exclude", &mut self.fs_types_exclude),
+        )
+    }
+
     fn check(&self) -> Result<(), String> {
         if self.mount_timeout.as_duration().is_zero() {
             return Err("mount_timeout: expected a duration above 0s".to_owned());
@@ -117,8 +165,8 @@ pub struct Filesystem {
     /// `<rootfs>` as text without trailing `/`, stripped from mount points; empty
     /// when it is `/`.
     root_text: String,
-    mount_points_exclude: Option<Pattern>,
-    fs_types_exclude: Option<Pattern>,
+    mount_points: Filter,
+    fs_types: Filter,
     statfs: TimedStatfs,
     /// This cycle's label values, which `list` refers to.
     labels: String,
@@ -162,17 +210,15 @@ impl Filesystem {
                 stuck,
             ),
             root_text: root,
-            mount_points_exclude: options.mount_points_exclude.clone(),
-            fs_types_exclude: options.fs_types_exclude.clone(),
+            mount_points: options.mount_points(),
+            fs_types: options.fs_types(),
             labels: String::new(),
             list: Vec::new(),
         }
     }
 
     fn excluded(&self, mount_point: &str, fs_type: &str) -> bool {
-        let matches =
-            |pattern: &Option<Pattern>, text| pattern.as_ref().is_some_and(|p| p.is_match(text));
-        matches(&self.mount_points_exclude, mount_point) || matches(&self.fs_types_exclude, fs_type)
+        !self.mount_points.allows(mount_point) || !self.fs_types.allows(fs_type)
     }
 
     /// Whether a mount with these labels is already in this cycle's list.
@@ -580,6 +626,83 @@ mod tests {
             "# HELP node_filesystem_purgeable_bytes Filesystem space available including purgeable space (MacOS specific).\n",
         ] {
             assert!(text.contains(help), "{help}");
+        }
+    }
+
+    fn parse_options(yaml: &str) -> Result<Options, String> {
+        serde_yaml::from_str::<crate::collector::table::Settings>(yaml)
+            .map(|s| s.filesystem.options)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The mount points of `node_filesystem_mount_info` with these options.
+    fn mounted(dir: &TempDir, options: &Options) -> Vec<String> {
+        let (_, statfs, _) = fake();
+        let mut collector = Filesystem::new(
+            &dir.path().join("proc"),
+            Path::new("/"),
+            options,
+            StuckMounts::default(),
+            statfs,
+        );
+        let text = render(&mut collector).unwrap();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("node_filesystem_mount_info{"))
+            .filter_map(|l| l.split("mountpoint=\"").nth(1))
+            .filter_map(|l| l.split('"').next())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn includes_and_excludes_work_as_node_exporters_flags() {
+        let dir = TempDir::new();
+        dir.write(
+            "proc/1/mountinfo",
+            &[
+                line("254:0", "/dev/vda", "/", "ext4", "rw"),
+                line("0:23", "tmpfs", "/dev/shm", "tmpfs", "rw"),
+                line("0:22", "proc", "/proc", "proc", "rw"),
+                line("254:16", "/dev/vdb", "/srv/data", "xfs", "rw"),
+            ]
+            .concat(),
+        );
+        let with = |yaml: &str| mounted(&dir, &parse_options(yaml).unwrap());
+        // /dev/shm is a default mount point exclude, /proc also a default type one.
+        assert_eq!(with("filesystem: {}\n"), ["/", "/srv/data"]);
+        // An include alone drops its exclude's default, not the other pair's.
+        assert_eq!(
+            with("filesystem: {mount_points_include: '^/(dev|proc|srv)'}\n"),
+            ["/dev/shm", "/srv/data"]
+        );
+        assert_eq!(with("filesystem: {fs_types_include: '^(xfs|proc)$'}\n"), ["/srv/data"]);
+        assert_eq!(
+            with("filesystem: {fs_types_include: '^(xfs|proc)$', mount_points_exclude: ''}\n"),
+            ["/proc", "/srv/data"]
+        );
+        assert_eq!(with("filesystem: {mount_points_exclude: ^/srv}\n"), ["/", "/dev/shm"]);
+        assert_eq!(
+            with("filesystem: {mount_points_exclude: '', fs_types_exclude: null}\n"),
+            ["/", "/dev/shm", "/proc", "/srv/data"]
+        );
+        // Both of a pair written with a regex are refused, naming the field and line.
+        let err = parse_options(
+            "filesystem:\n  mount_points_exclude: ^/proc\n  mount_points_include: ^/srv\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "filesystem: mount_points_include: mount_points_include and mount_points_exclude exclude each other"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("line 2"), "{err}");
+        for (old, new) in [
+            ("ignored_mount_points", "mount_points_exclude"),
+            ("ignored_fs_types", "fs_types_exclude"),
+        ] {
+            let err = parse_options(&format!("filesystem:\n  {old}: x\n")).unwrap_err();
+            assert!(err.contains(&format!("{old}: renamed: write `{new}`, node_exporter's current name for the option")), "{err}");
         }
     }
 

@@ -62,24 +62,30 @@ use super::go_parse::{parse_float, push_valid_utf8};
 use super::{list_dir, read_sys_value, set_path, Build, CollectError, Collector, Context, Seen};
 use crate::batch::{Batch, Kind};
 use crate::config::collectors;
-use crate::config::{Filter, Pattern};
+use crate::config::pattern::{self, Filter, Pattern};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// `collectors.hwmon`: which chips and sensors to report.
+/// `collectors.hwmon`: which chips and sensors to report. An include and an exclude
+/// apply together (node_exporter's help calls them mutually exclusive but takes
+/// both); an empty regex is no filter, as there.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// Only chips whose label matches (`--collector.hwmon.chip-include`).
+    #[serde(deserialize_with = "pattern::filter")]
     pub chip_include: Option<Pattern>,
     /// Chips whose label matches are left out (`--collector.hwmon.chip-exclude`).
+    #[serde(deserialize_with = "pattern::filter")]
     pub chip_exclude: Option<Pattern>,
     /// Only sensors whose `<chip>;<sensor>` matches (`--collector.hwmon.sensor-include`).
+    #[serde(deserialize_with = "pattern::filter")]
     pub sensor_include: Option<Pattern>,
     /// Sensors whose `<chip>;<sensor>` matches are left out
     /// (`--collector.hwmon.sensor-exclude`).
+    #[serde(deserialize_with = "pattern::filter")]
     pub sensor_exclude: Option<Pattern>,
 }
 
@@ -795,6 +801,17 @@ mod tests {
         )
         .unwrap();
         std::os::unix::fs::symlink("../..", dir.path().join(&chip).join("device")).unwrap();
+    }
+
+    #[test]
+    fn an_empty_regex_is_no_filter() {
+        let options: Options = serde_yaml::from_str(
+            "chip_include: ''\nchip_exclude: ''\nsensor_include: ''\nsensor_exclude: null\n",
+        )
+        .unwrap();
+        assert_eq!(options, Options::default());
+        let options: Options = serde_yaml::from_str("sensor_exclude: ';temp1$'\n").unwrap();
+        assert!(options.sensor_exclude.is_some_and(|p| p.is_match("platform_coretemp_0;temp1")));
     }
 
     #[test]

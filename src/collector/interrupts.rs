@@ -36,7 +36,8 @@
 
 use super::{for_each_line, Build, CollectError, Collector, Context, Seen, MAX_FILE_BYTES};
 use crate::batch::{Batch, Kind};
-use crate::config::{collectors, Filter, Pattern};
+use crate::config::collectors;
+use crate::config::pattern::{self, Filter, Pattern};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -48,9 +49,11 @@ pub const MAX_SERIES: usize = 1 << 18;
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
-    /// Only interrupts whose `<type>;<info>;<devices>` matches.
+    /// Only interrupts whose `<type>;<info>;<devices>` matches (empty: all).
+    #[serde(deserialize_with = "pattern::filter")]
     pub name_include: Option<Pattern>,
-    /// Interrupts whose `<type>;<info>;<devices>` matches are left out.
+    /// Interrupts whose `<type>;<info>;<devices>` matches are left out (empty: none).
+    #[serde(deserialize_with = "pattern::filter")]
     pub name_exclude: Option<Pattern>,
     /// Whether counts of 0 are reported.
     pub include_zeros: bool,
@@ -239,6 +242,15 @@ mod tests {
         let dir = TempDir::new();
         dir.write("interrupts", contents);
         render(&mut Interrupts::new(dir.path(), options))
+    }
+
+    #[test]
+    fn an_empty_regex_is_no_filter() {
+        let options: Options =
+            serde_yaml::from_str("name_include: ''\nname_exclude: ''\n").unwrap();
+        assert_eq!((options.name_include, options.name_exclude), (None, None));
+        let options: Options = serde_yaml::from_str("name_exclude: ^LOC;\n").unwrap();
+        assert!(options.name_exclude.is_some_and(|p| p.is_match("LOC;Local timer interrupts;")));
     }
 
     #[test]

@@ -221,12 +221,23 @@ pub trait Build: Collector + Sized + 'static {
     const SOURCES: &'static [&'static str];
 
     fn build(context: &Context<'_>, options: &Self::Options) -> Self;
+
+    /// Whether two configs agree on what this collector takes from the other
+    /// collectors' settings ([`Context::settings`]); a reload rebuilds it when they do
+    /// not. Its own options are compared apart. Only cpu looks (at whether cpufreq
+    /// runs, as node_exporter's cpu collector looks at `collectorState`).
+    fn same_others(_a: &Settings, _b: &Settings) -> bool {
+        true
+    }
 }
 
 /// What every collector is built with.
 pub struct Context<'a> {
     pub paths: &'a Paths,
     pub resources: &'a Resources,
+    /// Every collector's settings, for the few options node_exporter ties to another
+    /// collector being on (see [`Build::same_others`]).
+    pub settings: &'a Settings,
 }
 
 /// What collectors share and what outlives any one of them: kept by the registry

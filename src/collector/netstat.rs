@@ -1,15 +1,16 @@
 //! `node_netstat_<Proto>_<Field>` from /proc/net/netstat, /proc/net/snmp and
-//! /proc/net/snmp6, for node_exporter 1.12's default fields.
+//! /proc/net/snmp6, for the `<Proto>_<Field>` names matching `fields`
+//! (node_exporter's `--collector.netstat.fields`), as node_exporter 1.12 exports them.
 //!
 //! netstat and snmp come in line pairs, a header of names and a line of values:
 //! `Tcp: ActiveOpens PassiveOpens ...` / `Tcp: 34 4 ...`. snmp6 has one
 //! `Ip6InOctets 128` a line, the protocol being the name up to its first `6`.
 //!
-//! node_exporter keeps the names matching `--collector.netstat.fields`, by default
-//! `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`.
-//! The field set is not configurable here, so [`wanted`] is that regex written out
-//! as code (checked against the regex in the tests): it runs on some 350 names every
-//! cycle, where a regex engine would cost more than reading the files.
+//! The default is node_exporter 1.12's
+//! `^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$`,
+//! which runs as code ([`DefaultSet::matches`], checked against the regex in the
+//! tests): it runs on some 350 names every cycle, where a regex engine would cost
+//! more than reading the files. Another regex replaces the default set.
 //!
 //! Quirks mirrored: the families are untyped, HELP is `Statistic <Proto><Field>.`;
 //! every value must parse as a number, exported or not (node_exporter parses before
@@ -23,33 +24,47 @@
 //! repeated across files would keep the last one; here a name already exported this
 //! cycle is skipped (the first wins), so a duplicate can never reach the output.
 
-use super::{Build, CollectError, Collector, Context, read_file, read_optional_file};
-use crate::config::collectors::NoOptions;
+use super::{Build, CollectError, Collector, Context, Seen, read_file, read_optional_file};
 use crate::batch::{Batch, Kind};
+use crate::config::collectors;
+use crate::config::pattern::{DefaultFields, Fields};
+use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+
+/// `collectors.netstat`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// The `<Proto>_<Field>` names to export: `--collector.netstat.fields`.
+    pub fields: Fields<DefaultSet>,
+}
+
+impl collectors::Options for Options {}
 
 pub struct Netstat {
     netstat: PathBuf,
     snmp: PathBuf,
     snmp6: PathBuf,
+    fields: Fields<DefaultSet>,
     buf: String,
     /// `<Proto>_<Field>` of the name being looked at.
     key: String,
-    /// The keys exported this cycle, one a line.
-    seen: String,
+    /// The keys exported this cycle.
+    seen: Seen,
 }
 
 impl Netstat {
-    pub fn new(procfs: &Path) -> Self {
+    pub fn new(procfs: &Path, options: &Options) -> Self {
         let net = procfs.join("net");
         Netstat {
             netstat: net.join("netstat"),
             snmp: net.join("snmp"),
             snmp6: net.join("snmp6"),
+            fields: options.fields.clone(),
             buf: String::new(),
             key: String::new(),
-            seen: String::new(),
+            seen: Seen::default(),
         }
     }
 }
@@ -92,11 +107,18 @@ const EXACT: [&str; 30] = [
 const PREFIXES: [&str; 2] = ["TcpExt_Listen", "TcpExt_Syncookies"];
 const SUFFIXES: [&str; 2] = ["_InErrors", "_InErrs"];
 
-/// Whether node_exporter 1.12 exports `key` (`<Proto>_<Field>`) by default.
-fn wanted(key: &str) -> bool {
-    EXACT.contains(&key)
-        || PREFIXES.iter().any(|p| key.starts_with(p))
-        || SUFFIXES.iter().any(|s| key.ends_with(s))
+/// node_exporter 1.12's default `--collector.netstat.fields`.
+pub struct DefaultSet;
+
+impl DefaultFields for DefaultSet {
+    const REGEX: &'static str = "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$";
+
+    /// Whether `key` (`<Proto>_<Field>`) is one of the default set.
+    fn matches(key: &str) -> bool {
+        EXACT.contains(&key)
+            || PREFIXES.iter().any(|p| key.starts_with(p))
+            || SUFFIXES.iter().any(|s| key.ends_with(s))
+    }
 }
 
 fn is_name(text: &str) -> bool {
@@ -116,8 +138,9 @@ fn parse_value(field: &str, value: &str) -> Result<f64, String> {
 /// Writes the families of one file, given the lines' parsed names and values.
 struct Writer<'a> {
     out: &'a mut Batch,
+    fields: &'a Fields<DefaultSet>,
     key: &'a mut String,
-    seen: &'a mut String,
+    seen: &'a mut Seen,
 }
 
 impl Writer<'_> {
@@ -125,14 +148,15 @@ impl Writer<'_> {
         self.key.clear();
         let _ = write!(self.key, "{protocol}_{field}");
         let key = self.key.as_str();
-        if !wanted(key) || self.seen.lines().any(|seen| seen == key) {
+        if !self.fields.matches(key) {
             return Ok(());
         }
         if !is_name(key) {
             return Err(format!("{key:?} is not a metric name"));
         }
-        self.seen.push_str(key);
-        self.seen.push('\n');
+        if !self.seen.first(key) {
+            return Ok(());
+        }
         self.out
             .family(
                 format_args!("node_netstat_{key}"),
@@ -196,12 +220,12 @@ impl Writer<'_> {
 }
 
 impl Build for Netstat {
-    type Options = NoOptions;
+    type Options = Options;
 
     const SOURCES: &'static [&'static str] = &["proc/net/netstat", "proc/net/snmp", "proc/net/snmp6"];
 
-    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
-        Netstat::new(&context.paths.procfs)
+    fn build(context: &Context<'_>, options: &Options) -> Self {
+        Netstat::new(&context.paths.procfs, options)
     }
 }
 
@@ -211,12 +235,18 @@ impl Collector for Netstat {
             netstat,
             snmp,
             snmp6,
+            fields,
             buf,
             key,
             seen,
         } = self;
         seen.clear();
-        let mut writer = Writer { out, key, seen };
+        let mut writer = Writer {
+            out,
+            fields,
+            key,
+            seen,
+        };
         for path in [&*netstat, &*snmp] {
             read_file(path, buf)?;
             writer.pairs(path, buf)?;
@@ -273,7 +303,7 @@ mod tests {
         for bad in ["inf", "-inf", "NaN", "infinity", "1e400"] {
             let netstat = NETSTAT.replace("TcpExt: 1 2", &format!("TcpExt: {bad} 2"));
             write(&dir, &netstat, SNMP, Some(SNMP6));
-            let err = render(&mut Netstat::new(dir.path()))
+            let err = render(&mut Netstat::new(dir.path(), &Options::default()))
                 .unwrap_err()
                 .to_string();
             assert!(
@@ -283,14 +313,14 @@ mod tests {
         }
         let snmp6 = SNMP6.replace("\t128", "\tnan");
         write(&dir, NETSTAT, SNMP, Some(&snmp6));
-        assert!(render(&mut Netstat::new(dir.path())).is_err());
+        assert!(render(&mut Netstat::new(dir.path(), &Options::default())).is_err());
     }
 
     #[test]
     fn exports_the_default_fields_untyped() {
         let dir = TempDir::new();
         write(&dir, NETSTAT, SNMP, Some(SNMP6));
-        let text = render(&mut Netstat::new(dir.path())).unwrap();
+        let text = render(&mut Netstat::new(dir.path(), &Options::default())).unwrap();
         assert!(text.starts_with(
             "# HELP node_netstat_TcpExt_SyncookiesSent Statistic TcpExtSyncookiesSent.\n\
              # TYPE node_netstat_TcpExt_SyncookiesSent untyped\n"
@@ -331,9 +361,7 @@ mod tests {
 
     #[test]
     fn field_filter_is_node_exporters_regex() {
-        let regex = Pattern::new(
-            "^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$",
-        )
+        let regex = Pattern::new(DefaultSet::REGEX)
         .unwrap();
         let mut keys: Vec<String> = [
             "X_InErrors",
@@ -380,15 +408,38 @@ mod tests {
             }
         }
         for key in &keys {
-            assert_eq!(wanted(key), regex.is_match(key), "{key:?}");
+            assert_eq!(DefaultSet::matches(key), regex.is_match(key), "{key:?}");
         }
+    }
+
+    #[test]
+    fn another_fields_regex_replaces_the_default_set() {
+        let dir = TempDir::new();
+        write(&dir, NETSTAT, SNMP, Some(SNMP6));
+        let options: Options = serde_yaml::from_str("fields: ^(Ip_|Icmp6_Out)\n").unwrap();
+        let text = render(&mut Netstat::new(dir.path(), &options)).unwrap();
+        assert_eq!(
+            samples(&text),
+            [
+                "node_netstat_Ip_Forwarding 2",
+                "node_netstat_Ip_DefaultTTL 64",
+                "node_netstat_Ip_InReceives 8251",
+                "node_netstat_Ip_InHdrErrors 1",
+                "node_netstat_Icmp6_OutType133 9",
+            ]
+        );
+        assert!(text.contains("# HELP node_netstat_Ip_DefaultTTL Statistic IpDefaultTTL.\n"));
+        // An empty regex, as `--collector.netstat.fields=`, exports every name.
+        let options: Options = serde_yaml::from_str("fields: ''\n").unwrap();
+        let text = render(&mut Netstat::new(dir.path(), &options)).unwrap();
+        assert_eq!(samples(&text).len(), 9 + 4 + 4 + 6 + 7 + 7);
     }
 
     #[test]
     fn snmp6_may_be_missing() {
         let dir = TempDir::new();
         write(&dir, NETSTAT, SNMP, None);
-        let text = render(&mut Netstat::new(dir.path())).unwrap();
+        let text = render(&mut Netstat::new(dir.path(), &Options::default())).unwrap();
         assert!(!text.contains("Ip6"), "{text}");
         assert!(text.contains("node_netstat_Tcp_CurrEstab 2\n"), "{text}");
     }
@@ -397,11 +448,11 @@ mod tests {
     fn netstat_and_snmp_are_required() {
         let dir = TempDir::new();
         dir.write("net/snmp", SNMP);
-        let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+        let err = render(&mut Netstat::new(dir.path(), &Options::default())).unwrap_err();
         assert!(err.to_string().contains("net/netstat: "), "{err}");
         std::fs::remove_file(dir.path().join("net/snmp")).unwrap();
         dir.write("net/netstat", NETSTAT);
-        let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+        let err = render(&mut Netstat::new(dir.path(), &Options::default())).unwrap_err();
         assert!(err.to_string().contains("net/snmp: "), "{err}");
     }
 
@@ -414,14 +465,14 @@ mod tests {
             "Ip: Forwarding DefaultTTL\nIp: 2 lots\n",
             None,
         );
-        let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+        let err = render(&mut Netstat::new(dir.path(), &Options::default())).unwrap_err();
         assert!(
             err.to_string()
                 .ends_with("net/snmp line 1: DefaultTTL: expected a number, got \"lots\""),
             "{err}"
         );
         write(&dir, NETSTAT, SNMP, Some("Ip6InReceives x\n"));
-        let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+        let err = render(&mut Netstat::new(dir.path(), &Options::default())).unwrap_err();
         assert!(
             err.to_string()
                 .ends_with("net/snmp6 line 1: Ip6InReceives: expected a number, got \"x\""),
@@ -455,7 +506,7 @@ mod tests {
             ),
         ] {
             write(&dir, NETSTAT, bad, None);
-            let err = render(&mut Netstat::new(dir.path())).unwrap_err();
+            let err = render(&mut Netstat::new(dir.path(), &Options::default())).unwrap_err();
             assert!(err.to_string().ends_with(message), "{bad:?}: {err}");
         }
     }
@@ -469,7 +520,7 @@ mod tests {
             "Ip: Forwarding\nIp: 1\nIp: Forwarding\nIp: 2\n",
             Some("Udp6InErrors 3\nUdp6InErrors 4\nshort\nNoSix 1\n"),
         );
-        let mut netstat = Netstat::new(dir.path());
+        let mut netstat = Netstat::new(dir.path(), &Options::default());
         for _ in 0..2 {
             let text = render(&mut netstat).unwrap();
             assert_eq!(

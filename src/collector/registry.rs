@@ -58,6 +58,7 @@ impl Registry {
         let context = Context {
             paths: &self.paths,
             resources: &self.resources,
+            settings: &self.settings,
         };
         Slot {
             descriptor,

@@ -2,27 +2,60 @@
 //! `node_boot_time_seconds`, `node_procs_running` and `node_procs_blocked` from
 //! /proc/stat, as node_exporter's stat collector exports them.
 //!
-//! Only the first number of the `intr` line (the total) is read. Softirqs per vector
-//! are left out: node_exporter exports them only with `--collector.stat.softirq`.
+//! Only the first number of the `intr` line (the total) is read. With `softirq`
+//! (node_exporter's `--collector.stat.softirq`, off by default) the `softirq` line
+//! gives `node_softirqs_total{vector}` too: the ten counts after its total, named as
+//! procfs names them (`hi`, `timer`, `net_tx`, `net_rx`, `block`, `block_iopoll`,
+//! `tasklet`, `sched`, `hrtimer`, `rcu`); as procfs scans the line, all ten must be
+//! there and further numbers are ignored.
 //!
 //! node_exporter (through Go's procfs) reports 0 for a line that is missing; here a
 //! missing line is an error, so a broken /proc/stat shows as a failed collector rather
-//! than as a boot time of 1970.
+//! than as a boot time of 1970. procfs parses the `softirq` line even without the
+//! option, so a malformed one fails node_exporter's collector either way; here it is
+//! read only with the option.
 
 use super::{Build, CollectError, Collector, Context, read_file};
-use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
+use crate::config::collectors;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// `collectors.stat`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// `node_softirqs_total{vector}`: `--collector.stat.softirq`.
+    pub softirq: bool,
+}
+
+impl collectors::Options for Options {}
+
+/// The vectors of the `softirq` line after its total, in the kernel's order.
+const VECTORS: [&str; 10] = [
+    "hi",
+    "timer",
+    "net_tx",
+    "net_rx",
+    "block",
+    "block_iopoll",
+    "tasklet",
+    "sched",
+    "hrtimer",
+    "rcu",
+];
 
 pub struct Stat {
     path: PathBuf,
+    softirq: bool,
     buf: String,
 }
 
 impl Stat {
-    pub fn new(procfs: &Path) -> Self {
+    pub fn new(procfs: &Path, options: &Options) -> Self {
         Stat {
             path: procfs.join("stat"),
+            softirq: options.softirq,
             buf: String::new(),
         }
     }
@@ -103,15 +136,47 @@ impl Stat {
         }
         Ok(out)
     }
+
+    /// The counts of [`VECTORS`] on the `softirq` line.
+    fn softirqs(&self) -> Result<[f64; VECTORS.len()], CollectError> {
+        let (index, line) = self
+            .buf
+            .lines()
+            .enumerate()
+            .find(|(_, line)| line.split_ascii_whitespace().next() == Some("softirq"))
+            .ok_or_else(|| {
+                CollectError::new(format!("{}: no `softirq` line", self.path.display()))
+            })?;
+        let error = |what: String| CollectError::parse(&self.path, index + 1, what);
+        // The total, then the vectors.
+        let mut numbers = [0; 1 + VECTORS.len()];
+        let mut words = line.split_ascii_whitespace().skip(1);
+        for (read, number) in numbers.iter_mut().enumerate() {
+            let word = words.next().ok_or_else(|| {
+                error(format!(
+                    "softirq: expected a total and {} counts, got {read}",
+                    VECTORS.len()
+                ))
+            })?;
+            *number = word.parse::<u64>().map_err(|_| {
+                error(format!("softirq: expected a whole number, got {word:?}"))
+            })?;
+        }
+        let mut counts = [0.0; VECTORS.len()];
+        for (count, number) in counts.iter_mut().zip(&numbers[1..]) {
+            *count = *number as f64;
+        }
+        Ok(counts)
+    }
 }
 
 impl Build for Stat {
-    type Options = NoOptions;
+    type Options = Options;
 
     const SOURCES: &'static [&'static str] = &["proc/stat"];
 
-    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
-        Stat::new(&context.paths.procfs)
+    fn build(context: &Context<'_>, options: &Options) -> Self {
+        Stat::new(&context.paths.procfs, options)
     }
 }
 
@@ -119,9 +184,23 @@ impl Collector for Stat {
     fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
         read_file(&self.path, &mut self.buf)?;
         let values = self.parse()?;
+        let softirqs = match self.softirq {
+            true => Some(self.softirqs()?),
+            false => None,
+        };
         for (field, value) in FIELDS.iter().zip(values) {
             out.family(field.name, field.help, field.kind)
                 .sample(&[], value);
+        }
+        if let Some(counts) = softirqs {
+            let mut family = out.family(
+                "node_softirqs_total",
+                "Number of softirq calls.",
+                Kind::Counter,
+            );
+            for (vector, count) in VECTORS.iter().zip(counts) {
+                family.sample(&[("vector", vector)], count);
+            }
         }
         Ok(())
     }
@@ -146,7 +225,7 @@ mod tests {
     fn exports_the_six_lines() {
         let dir = TempDir::new();
         dir.write("stat", STAT);
-        let text = render(&mut Stat::new(dir.path())).unwrap();
+        let text = render(&mut Stat::new(dir.path(), &Options::default())).unwrap();
         assert_eq!(
             text,
             "# HELP node_intr_total Total number of interrupts serviced.\n\
@@ -171,7 +250,7 @@ mod tests {
             "stat",
             &STAT.replace("ctxt 374767", "ctxt 18446744073709551615"),
         );
-        let text = render(&mut Stat::new(dir.path())).unwrap();
+        let text = render(&mut Stat::new(dir.path(), &Options::default())).unwrap();
         assert!(
             text.contains("node_context_switches_total 18446744073709552000\n"),
             "{text}"
@@ -182,7 +261,7 @@ mod tests {
     fn missing_line_is_an_error() {
         let dir = TempDir::new();
         dir.write("stat", &STAT.replace("btime 1795617410\n", ""));
-        let err = render(&mut Stat::new(dir.path())).unwrap_err().to_string();
+        let err = render(&mut Stat::new(dir.path(), &Options::default())).unwrap_err().to_string();
         assert!(err.ends_with("stat: no `btime` line"), "{err}");
     }
 
@@ -190,20 +269,57 @@ mod tests {
     fn malformed_value_names_the_line() {
         let dir = TempDir::new();
         dir.write("stat", &STAT.replace("ctxt 374767", "ctxt lots"));
-        let err = render(&mut Stat::new(dir.path())).unwrap_err().to_string();
+        let err = render(&mut Stat::new(dir.path(), &Options::default())).unwrap_err().to_string();
         assert!(
             err.ends_with("stat line 4: ctxt: expected a whole number, got \"lots\""),
             "{err}"
         );
         dir.write("stat", &STAT.replace("procs_blocked 1", "procs_blocked"));
-        assert!(render(&mut Stat::new(dir.path())).is_err());
+        assert!(render(&mut Stat::new(dir.path(), &Options::default())).is_err());
         dir.write("stat", &STAT.replace("intr 289613", "intr -1"));
-        assert!(render(&mut Stat::new(dir.path())).is_err());
+        assert!(render(&mut Stat::new(dir.path(), &Options::default())).is_err());
+    }
+
+    #[test]
+    fn softirq_adds_the_vectors() {
+        let dir = TempDir::new();
+        let options = Options { softirq: true };
+        dir.write("stat", &STAT.replace("softirq 150253 0 21747 6\n", "softirq 150253 0 21747 6 9646 89501 0 214 85875 0 221182 7\n"));
+        let text = render(&mut Stat::new(dir.path(), &options)).unwrap();
+        let softirqs = text.split_once("# HELP node_softirqs_total").unwrap().1;
+        assert_eq!(
+            softirqs,
+            " Number of softirq calls.\n\
+             # TYPE node_softirqs_total counter\n\
+             node_softirqs_total{vector=\"hi\"} 0\n\
+             node_softirqs_total{vector=\"timer\"} 21747\n\
+             node_softirqs_total{vector=\"net_tx\"} 6\n\
+             node_softirqs_total{vector=\"net_rx\"} 9646\n\
+             node_softirqs_total{vector=\"block\"} 89501\n\
+             node_softirqs_total{vector=\"block_iopoll\"} 0\n\
+             node_softirqs_total{vector=\"tasklet\"} 214\n\
+             node_softirqs_total{vector=\"sched\"} 85875\n\
+             node_softirqs_total{vector=\"hrtimer\"} 0\n\
+             node_softirqs_total{vector=\"rcu\"} 221182\n"
+        );
+        // Without the option the line is not looked at.
+        dir.write("stat", STAT);
+        let text = render(&mut Stat::new(dir.path(), &Options::default())).unwrap();
+        assert!(!text.contains("softirqs"), "{text}");
+        // With it, a short, malformed or missing line fails the collector.
+        let err = render(&mut Stat::new(dir.path(), &options)).unwrap_err().to_string();
+        assert!(err.ends_with("stat line 9: softirq: expected a total and 10 counts, got 4"), "{err}");
+        dir.write("stat", &STAT.replace("21747", "-1"));
+        let err = render(&mut Stat::new(dir.path(), &options)).unwrap_err().to_string();
+        assert!(err.ends_with("softirq: expected a whole number, got \"-1\""), "{err}");
+        dir.write("stat", &STAT.replace("softirq 150253 0 21747 6\n", ""));
+        let err = render(&mut Stat::new(dir.path(), &options)).unwrap_err().to_string();
+        assert!(err.ends_with("stat: no `softirq` line"), "{err}");
     }
 
     #[test]
     fn missing_file_is_an_error() {
         let dir = TempDir::new();
-        assert!(render(&mut Stat::new(dir.path())).is_err());
+        assert!(render(&mut Stat::new(dir.path(), &Options::default())).is_err());
     }
 }

@@ -920,7 +920,12 @@ impl Build for Systemd {
     }
 }
 
-impl crate::config::collectors::Options for Options {}
+impl crate::config::collectors::Options for Options {
+    const RENAMED: &'static [(&'static str, &'static str)] = &[
+        ("unit_whitelist", "unit_include"),
+        ("unit_blacklist", "unit_exclude"),
+    ];
+}
 
 impl Collector for Systemd {
     fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {
@@ -1732,11 +1737,15 @@ node_systemd_system_running 0
             .is_match("xssh.service"));
         assert_eq!(options.unit_exclude, None);
         assert_eq!(options.timeout, Millis::from_millis(2_000));
-        let err = serde_yaml::from_str::<Options>("unit_whitelist: x\n").unwrap_err();
-        assert!(
-            err.to_string().contains("unknown field `unit_whitelist`"),
-            "{err}"
-        );
+        // node_exporter's deprecated flags name their replacements.
+        for (old, new) in [("unit_whitelist", "unit_include"), ("unit_blacklist", "unit_exclude")] {
+            let yaml = format!("systemd:\n  {old}: x\n");
+            let err = serde_yaml::from_str::<crate::collector::table::Settings>(&yaml).unwrap_err();
+            assert!(
+                err.to_string().contains(&format!("{old}: renamed: write `{new}`")),
+                "{err}"
+            );
+        }
         let err = serde_yaml::from_str::<Options>("unit_include: '('\n").unwrap_err();
         assert!(
             err.to_string().contains("invalid regular expression \"(\""),

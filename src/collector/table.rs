@@ -35,7 +35,8 @@ pub struct Descriptor {
     pub sources: &'static [&'static str],
     /// Whether `settings` turns it on.
     pub enabled: fn(&Settings) -> bool,
-    /// Whether two configs give it the same options (a reload then keeps it as it is).
+    /// Whether two configs give it the same options, and agree on what it takes from
+    /// the others' (a reload then keeps it as it is).
     pub same_options: fn(&Settings, &Settings) -> bool,
     /// Checks its options; the message names the option.
     pub check: fn(&Settings) -> Result<(), String>,
@@ -86,7 +87,10 @@ macro_rules! collectors {
                     enabled_by_default: on_off!($default),
                     sources: <$name::$ty as Build>::SOURCES,
                     enabled: |s| s.$name.enabled,
-                    same_options: |a, b| a.$name.options == b.$name.options,
+                    same_options: |a, b| {
+                        a.$name.options == b.$name.options
+                            && <$name::$ty as Build>::same_others(a, b)
+                    },
                     check: |s| s.$name.options.check(),
                     build: |context, s| {
                         Box::new(<$name::$ty as Build>::build(context, &s.$name.options))

@@ -1,7 +1,7 @@
 //! `node_textfile_*` and the metrics of `*.prom` files: node_exporter's textfile
 //! collector (as of 1.12), on the agent's own parser ([`crate::exposition`]).
 //!
-//! Every cycle each entry of `directories` is expanded as Go's `filepath.Glob`
+//! Every cycle each entry of `directory` is expanded as Go's `filepath.Glob`
 //! would (an entry that is a bad pattern or matches nothing is taken as a directory
 //! name; the empty entry, node_exporter's default, is skipped quietly), and the
 //! `*.prom` files of each directory are read in name order, not recursively. Then,
@@ -72,14 +72,33 @@ use std::hash::{BuildHasher, Hasher};
 use std::ops::Range;
 use std::path::Path;
 
-/// The textfile collector's settings.
+/// `collectors.textfile`.
 #[derive(Deserialize, Serialize, Clone, PartialEq, Debug, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct Options {
     /// Directories to read `*.prom` files from, each possibly a glob (`*`, `?`,
-    /// `[...]`). node_exporter's `--collector.textfile.directory` defaults to the
-    /// empty string, which reads nothing: so does the empty list.
+    /// `[...]`): node_exporter's `--collector.textfile.directory`, which may be given
+    /// several times; here one path or a list of them. It defaults to the empty
+    /// string there, which reads nothing: so does the empty list. `directory`, the
+    /// flag's own name, is accepted for it.
+    #[serde(alias = "directory", deserialize_with = "one_or_more")]
     pub directories: Vec<String>,
+}
+
+impl crate::config::collectors::Options for Options {}
+
+/// A string or a list of strings, as a list.
+fn one_or_more<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a directory or a list of directories")]
+    enum OneOrMore {
+        One(String),
+        More(Vec<String>),
+    }
+    Ok(match OneOrMore::deserialize(deserializer)? {
+        OneOrMore::One(one) => vec![one],
+        OneOrMore::More(more) => more,
+    })
 }
 
 /// `*.prom` files read per cycle at most; more are skipped (scrape error). A
@@ -408,7 +427,7 @@ impl Textfile {
 impl Build for Textfile {
     type Options = Options;
 
-    /// The files are wherever `directories` points: no fixed path to fuzz (the
+    /// The files are wherever `directory` points: no fixed path to fuzz (the
     /// parser has a fuzz target of its own).
     const SOURCES: &'static [&'static str] = &[];
 
@@ -417,7 +436,6 @@ impl Build for Textfile {
     }
 }
 
-impl crate::config::collectors::Options for Options {}
 
 impl Collector for Textfile {
     fn collect(&mut self, out: &mut Batch) -> Result<(), CollectError> {

@@ -1,11 +1,12 @@
-//! `node_vmstat_<field>` from /proc/vmstat, for node_exporter 1.12's default fields
-//! (the same as 1.5's).
+//! `node_vmstat_<field>` from /proc/vmstat, for the fields matching `fields`
+//! (node_exporter's `--collector.vmstat.fields`), as node_exporter 1.12 (and 1.5, the
+//! same) exports them.
 //!
-//! node_exporter keeps the fields matching `--collector.vmstat.fields`, by default
-//! `^(oom_kill|pgpg|pswp|pg.*fault).*` (a prefix match: `pgpgin`, `pgpgout`, `pswpin`,
-//! `pswpout`, `pgfault`, `pgmajfault`, `oom_kill`). The field set is not configurable
-//! here, so [`wanted`] is that regex written out as code: it runs on every line of
-//! every cycle, and a regex engine would cost more than reading the file.
+//! The default, `^(oom_kill|pgpg|pswp|pg.*fault).*`, is a prefix match: `pgpgin`,
+//! `pgpgout`, `pswpin`, `pswpout`, `pgfault`, `pgmajfault`, `oom_kill`. It runs as
+//! code ([`DefaultSet::matches`], checked against the regex in the tests): it runs on
+//! every line of every cycle, and a regex engine would cost more than reading the
+//! file. Another regex replaces the default set and runs as a regex.
 //!
 //! Quirks mirrored: the families are untyped; every line's value must parse, even on
 //! lines that are not exported (node_exporter parses before it filters), so a
@@ -17,35 +18,55 @@
 //! of owned names every call and loses the file's order.
 
 use super::{Build, CollectError, Collector, Context, Seen, read_file};
-use crate::config::collectors::NoOptions;
 use crate::batch::{Batch, Kind};
+use crate::config::collectors;
+use crate::config::pattern::{DefaultFields, Fields};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// `collectors.vmstat`.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Options {
+    /// The fields to export: `--collector.vmstat.fields`.
+    pub fields: Fields<DefaultSet>,
+}
+
+impl collectors::Options for Options {}
+
+/// node_exporter's default `--collector.vmstat.fields`.
+pub struct DefaultSet;
+
+impl DefaultFields for DefaultSet {
+    const REGEX: &'static str = "^(oom_kill|pgpg|pswp|pg.*fault).*";
+
+    fn matches(field: &str) -> bool {
+        field.starts_with("oom_kill")
+            || field.starts_with("pgpg")
+            || field.starts_with("pswp")
+            || field
+                .strip_prefix("pg")
+                .is_some_and(|rest| rest.contains("fault"))
+    }
+}
 
 pub struct Vmstat {
     path: PathBuf,
+    fields: Fields<DefaultSet>,
     buf: String,
     /// A field listed twice is reported once, the first time.
     seen: Seen,
 }
 
 impl Vmstat {
-    pub fn new(procfs: &Path) -> Self {
+    pub fn new(procfs: &Path, options: &Options) -> Self {
         Vmstat {
             path: procfs.join("vmstat"),
+            fields: options.fields.clone(),
             buf: String::new(),
             seen: Seen::default(),
         }
     }
-}
-
-/// Whether node_exporter 1.12 exports `field` by default: `^(oom_kill|pgpg|pswp|pg.*fault).*`.
-fn wanted(field: &str) -> bool {
-    field.starts_with("oom_kill")
-        || field.starts_with("pgpg")
-        || field.starts_with("pswp")
-        || field
-            .strip_prefix("pg")
-            .is_some_and(|rest| rest.contains("fault"))
 }
 
 /// Splits `pgfault 17960616` into the field name and its value; like node_exporter,
@@ -72,12 +93,12 @@ fn parse_line(line: &str) -> Result<(&str, f64), String> {
 }
 
 impl Build for Vmstat {
-    type Options = NoOptions;
+    type Options = Options;
 
     const SOURCES: &'static [&'static str] = &["proc/vmstat"];
 
-    fn build(context: &Context<'_>, _options: &NoOptions) -> Self {
-        Vmstat::new(&context.paths.procfs)
+    fn build(context: &Context<'_>, options: &Options) -> Self {
+        Vmstat::new(&context.paths.procfs, options)
     }
 }
 
@@ -91,7 +112,7 @@ impl Collector for Vmstat {
             }
             let (field, value) =
                 parse_line(line).map_err(|e| CollectError::parse(&self.path, index + 1, e))?;
-            if !wanted(field) || !self.seen.first(field) {
+            if !self.fields.matches(field) || !self.seen.first(field) {
                 continue;
             }
             out.family(
@@ -119,12 +140,12 @@ mod tests {
     fn odd_names_are_malformed_and_repeats_are_reported_once() {
         let dir = TempDir::new();
         dir.write("vmstat", "pgpgo<ut 1\n");
-        let err = render(&mut Vmstat::new(dir.path()))
+        let err = render(&mut Vmstat::new(dir.path(), &Options::default()))
             .unwrap_err()
             .to_string();
         assert!(err.contains("is not a vmstat name"), "{err}");
         dir.write("vmstat", "pgfault 1\npgfault 2\n");
-        let text = render(&mut Vmstat::new(dir.path())).unwrap();
+        let text = render(&mut Vmstat::new(dir.path(), &Options::default())).unwrap();
         assert_eq!(text.matches("\nnode_vmstat_pgfault ").count(), 1, "{text}");
         assert!(text.contains("node_vmstat_pgfault 1\n"), "{text}");
     }
@@ -134,13 +155,13 @@ mod tests {
         let dir = TempDir::new();
         for bad in ["inf", "-inf", "NaN", "infinity", "1e400"] {
             dir.write("vmstat", &format!("pgfault {bad}\n"));
-            let err = render(&mut Vmstat::new(dir.path()))
+            let err = render(&mut Vmstat::new(dir.path(), &Options::default()))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains("pgfault: expected a number"), "{bad}: {err}");
         }
         dir.write("vmstat", "pgfault -0\nnr_dirty -3\n");
-        let text = render(&mut Vmstat::new(dir.path())).unwrap();
+        let text = render(&mut Vmstat::new(dir.path(), &Options::default())).unwrap();
         assert!(text.contains("node_vmstat_pgfault -0\n"), "{text}");
     }
 
@@ -148,7 +169,7 @@ mod tests {
     fn exports_the_default_fields_untyped() {
         let dir = TempDir::new();
         dir.write("vmstat", VMSTAT);
-        let text = render(&mut Vmstat::new(dir.path())).unwrap();
+        let text = render(&mut Vmstat::new(dir.path(), &Options::default())).unwrap();
         let names: Vec<_> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             names,
@@ -171,7 +192,7 @@ mod tests {
     #[test]
     fn field_filter_is_node_exporters_regex() {
         // node_exporter matches `^(oom_kill|pgpg|pswp|pg.*fault).*` unanchored at the end.
-        let regex = Pattern::new("^(oom_kill|pgpg|pswp|pg.*fault).*").unwrap();
+        let regex = Pattern::new(DefaultSet::REGEX).unwrap();
         let names = [
             "oom_kill",
             "oom_kill_x",
@@ -199,8 +220,33 @@ mod tests {
             "numa_hint_faults",
         ];
         for name in names {
-            assert_eq!(wanted(name), regex.is_match(name), "{name:?}");
+            assert_eq!(DefaultSet::matches(name), regex.is_match(name), "{name:?}");
         }
+    }
+
+    #[test]
+    fn another_fields_regex_replaces_the_default_set() {
+        let dir = TempDir::new();
+        dir.write("vmstat", VMSTAT);
+        let options: Options = serde_yaml::from_str("fields: ^nr_|scan\n").unwrap();
+        let text = render(&mut Vmstat::new(dir.path(), &options)).unwrap();
+        let names: Vec<_> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            names,
+            [
+                "node_vmstat_nr_free_pages 123",
+                "node_vmstat_pgscan_kswapd 5",
+                "node_vmstat_nr_dirty -3",
+            ]
+        );
+        // An empty regex, as `--collector.vmstat.fields=`, exports every field.
+        let options: Options = serde_yaml::from_str("fields: ''\n").unwrap();
+        let text = render(&mut Vmstat::new(dir.path(), &options)).unwrap();
+        assert_eq!(text.lines().filter(|l| !l.starts_with('#')).count(), 10);
+        assert_eq!(
+            serde_yaml::to_string(&Options::default()).unwrap(),
+            "fields: ^(oom_kill|pgpg|pswp|pg.*fault).*\n"
+        );
     }
 
     #[test]
@@ -210,7 +256,7 @@ mod tests {
             "vmstat",
             "pgfault 18446744073709551615\npgmajfault 123456789012345678901234\noom_kill -1\n",
         );
-        let text = render(&mut Vmstat::new(dir.path())).unwrap();
+        let text = render(&mut Vmstat::new(dir.path(), &Options::default())).unwrap();
         assert!(
             text.contains("node_vmstat_pgfault 18446744073709552000\n"),
             "{text}"
@@ -226,7 +272,7 @@ mod tests {
     fn a_malformed_line_fails_even_when_not_exported() {
         let dir = TempDir::new();
         dir.write("vmstat", "pgfault 1\nnr_free_pages lots\n");
-        let err = render(&mut Vmstat::new(dir.path())).unwrap_err();
+        let err = render(&mut Vmstat::new(dir.path(), &Options::default())).unwrap_err();
         assert!(
             err.to_string()
                 .ends_with("vmstat line 2: nr_free_pages: expected a number, got \"lots\""),
@@ -234,14 +280,14 @@ mod tests {
         );
         for bad in ["pgfault\n", "pgfault -\n", "pgfault 0x10\n"] {
             dir.write("vmstat", bad);
-            assert!(render(&mut Vmstat::new(dir.path())).is_err(), "{bad:?}");
+            assert!(render(&mut Vmstat::new(dir.path(), &Options::default())).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn a_vanishing_file_fails_then_recovers() {
         let dir = TempDir::new();
-        let mut vmstat = Vmstat::new(dir.path());
+        let mut vmstat = Vmstat::new(dir.path(), &Options::default());
         assert!(render(&mut vmstat).is_err());
         dir.write("vmstat", "oom_kill 0\n");
         assert!(render(&mut vmstat)

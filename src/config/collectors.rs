@@ -29,6 +29,22 @@ pub trait Options:
     /// False for a collector without options: its entry prints as a plain `bool`.
     const HAS_FIELDS: bool = true;
 
+    /// Old names of fields, each with the field that replaces it: node_exporter's
+    /// deprecated flags (`ignored_mount_points`) and sc-agent's own earlier names.
+    /// Writing one is an error that names the new field, rather than node_exporter's
+    /// warning: a config is written once, and the old name would otherwise have to be
+    /// documented and kept in step with the new one.
+    const RENAMED: &'static [(&'static str, &'static str)] = &[];
+
+    /// Applies node_exporter's rules between options that depend on which of them the
+    /// config wrote: an include written without its exclude drops the exclude's
+    /// default, an include and an exclude both written exclude each other.
+    /// `written(field)` says whether the mapping had that field. The message starts
+    /// with the option's name.
+    fn resolve(&mut self, _written: &dyn Fn(&str) -> bool) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Checks what the types alone cannot. The message starts with the option's
     /// name; the caller puts `collectors.<collector>.` in front.
     fn check(&self) -> Result<(), String> {
@@ -89,10 +105,16 @@ impl<'de, O: Options> Visitor<'de> for SettingVisitor<O> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         let mut enabled = None;
-        let options = O::deserialize(de::value::MapAccessDeserializer::new(WithoutEnabled {
+        let mut written = Vec::new();
+        let mut options = O::deserialize(de::value::MapAccessDeserializer::new(WithoutEnabled {
             map,
             enabled: &mut enabled,
+            written: &mut written,
+            renamed: O::RENAMED,
         }))?;
+        options
+            .resolve(&|field| written.iter().any(|w| w == field))
+            .map_err(de::Error::custom)?;
         Ok(Setting {
             // Writing a collector's options means wanting it.
             enabled: enabled.unwrap_or(true),
@@ -103,10 +125,13 @@ impl<'de, O: Options> Visitor<'de> for SettingVisitor<O> {
 
 /// The entries of a collector's mapping, minus `enabled`, which it takes for itself:
 /// the options type sees only its own fields, and the values are read straight from
-/// the YAML deserializer, which keeps the field path and line of its errors.
+/// the YAML deserializer, which keeps the field path and line of its errors. It notes
+/// the fields written (for [`Options::resolve`]) and refuses the renamed ones.
 struct WithoutEnabled<'a, A> {
     map: A,
     enabled: &'a mut Option<bool>,
+    written: &'a mut Vec<String>,
+    renamed: &'static [(&'static str, &'static str)],
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutEnabled<'_, A> {
@@ -120,6 +145,14 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for WithoutEnabled<'_, A> {
             if key == ENABLED {
                 *self.enabled = Some(self.map.next_value()?);
                 continue;
+            }
+            if let Some((_, new)) = self.renamed.iter().find(|(old, _)| *old == key) {
+                return Err(de::Error::custom(format!(
+                    "{key}: renamed: write `{new}`, node_exporter's current name for the option"
+                )));
+            }
+            if !self.written.contains(&key) {
+                self.written.push(key.clone());
             }
             return seed.deserialize(key.into_deserializer()).map(Some);
         }
@@ -177,11 +210,47 @@ mod tests {
 
     impl Options for Demo {}
 
+    /// An include/exclude pair, with a deprecated name for the exclude.
+    #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+    #[serde(default, deny_unknown_fields)]
+    struct Pair {
+        include: Option<u32>,
+        exclude: Option<u32>,
+    }
+
+    impl Default for Pair {
+        fn default() -> Self {
+            Pair {
+                include: None,
+                exclude: Some(9),
+            }
+        }
+    }
+
+    impl Options for Pair {
+        const RENAMED: &'static [(&'static str, &'static str)] = &[("old_exclude", "exclude")];
+
+        fn resolve(&mut self, written: &dyn Fn(&str) -> bool) -> Result<(), String> {
+            match (self.include, written("exclude")) {
+                (Some(_), false) => self.exclude = None,
+                (Some(_), true) => return Err("include: not with exclude".to_owned()),
+                (None, _) => {}
+            }
+            Ok(())
+        }
+    }
+
     #[derive(Debug, Deserialize, Serialize, PartialEq)]
     #[serde(deny_unknown_fields)]
     struct Section {
         demo: Setting<Demo>,
         plain: Setting<NoOptions>,
+        #[serde(default = "pair_default")]
+        pair: Setting<Pair>,
+    }
+
+    fn pair_default() -> Setting<Pair> {
+        Setting::new(true)
     }
 
     fn parse(yaml: &str) -> Result<Section, String> {
@@ -222,6 +291,36 @@ mod tests {
     }
 
     #[test]
+    fn options_see_which_fields_were_written() {
+        let pair = |yaml: &str| parse(&format!("demo: true\nplain: true\n{yaml}"));
+        assert_eq!(pair("").unwrap().pair.options, Pair::default());
+        assert_eq!(pair("pair: true\n").unwrap().pair.options, Pair::default());
+        let section = pair("pair: {include: 1}\n").unwrap();
+        assert_eq!(
+            (section.pair.options.include, section.pair.options.exclude),
+            (Some(1), None)
+        );
+        let section = pair("pair: {exclude: 2, enabled: false}\n").unwrap();
+        assert_eq!(section.pair.options.exclude, Some(2));
+        assert!(!section.pair.enabled);
+        let err = pair("pair:\n  include: 1\n  exclude: 2\n").unwrap_err();
+        assert!(err.starts_with("pair: include: not with exclude"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn a_renamed_field_is_refused_naming_the_new_one() {
+        let err = parse("demo: true\nplain: true\npair:\n  old_exclude: 3\n").unwrap_err();
+        assert!(
+            err.starts_with(
+                "pair: old_exclude: renamed: write `exclude`, node_exporter's current name for the option"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
     fn prints_a_switch_or_the_options_and_reads_them_back() {
         let section = Section {
             demo: Setting {
@@ -232,11 +331,13 @@ mod tests {
                 },
             },
             plain: Setting::new(true),
+            pair: Setting::new(true),
         };
         let text = serde_yaml::to_string(&section).unwrap();
         assert_eq!(
             text,
-            "demo:\n  enabled: false\n  limit: 2\n  wait: 1s500ms\nplain: true\n"
+            "demo:\n  enabled: false\n  limit: 2\n  wait: 1s500ms\nplain: true\n\
+             pair:\n  enabled: true\n  include: null\n  exclude: 9\n"
         );
         assert_eq!(parse(&text).unwrap(), section);
     }

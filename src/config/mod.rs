@@ -608,6 +608,7 @@ mod tests {
         rw.bearer_token_file = Some(PathBuf::from("/etc/token"));
         config.collectors.netclass.enabled = false;
         config.collectors.diskstats.options.device_include = Pattern::new("^sd").ok();
+        config.collectors.diskstats.options.device_exclude = None;
         let again = Config::from_yaml(&config.to_yaml()).unwrap();
         assert_eq!(again, config);
     }

@@ -121,11 +121,25 @@ fn options_are_strict_yaml() {
     let options: Options =
         serde_yaml::from_str("directories: [/var/lib/node/*.d, /srv]\n").unwrap();
     assert_eq!(options.directories, ["/var/lib/node/*.d", "/srv"]);
+    // One directory, as one --collector.textfile.directory flag gives it.
+    let options: Options = serde_yaml::from_str("directory: /srv\n").unwrap();
+    assert_eq!(options.directories, ["/srv"]);
     let empty: Options = serde_yaml::from_str("{}").unwrap();
     assert_eq!(empty, Options::default());
-    let err = serde_yaml::from_str::<Options>("directory: /srv\n").unwrap_err();
+    let err = serde_yaml::from_str::<Options>("directory: {a: 1}\n").unwrap_err();
     assert!(
-        err.to_string().contains("unknown field `directory`"),
+        err.to_string().contains("a directory or a list of directories"),
+        "{err}"
+    );
+    let err = serde_yaml::from_str::<Options>("directorys: /srv\n").unwrap_err();
+    assert!(err.to_string().contains("unknown field `directorys`"), "{err}");
+    // The earlier name is refused with the new one.
+    let settings = serde_yaml::from_str::<crate::collector::table::Settings>(
+        "textfile:\n  directories: [/srv]\n",
+    );
+    let err = settings.unwrap_err().to_string();
+    assert!(
+        err.contains("directories: renamed: write `directory`, node_exporter's current name"),
         "{err}"
     );
 }

@@ -106,11 +106,13 @@ pub fn run(data: &[u8]) {
         sysfs: root().join("sys"),
         rootfs: root().join("root"),
     };
+    let settings = Settings::default();
     let context = Context {
         paths: &paths,
         resources: &resources,
+        settings: &settings,
     };
-    let mut collector = (descriptor.build)(&context, &Settings::default());
+    let mut collector = (descriptor.build)(&context, &settings);
     let mut batch = Batch::new();
     batch.begin(0);
     if collector.collect(&mut batch).is_ok() {
