@@ -28,8 +28,10 @@
 //!   with other options) is reported once, the first; the same mount point with
 //!   another device is reported again (node_exporter does both). node_exporter also
 //!   tells two such mounts apart by device number, which repeats every series but
-//!   `mount_info` (its labels are the same); a receiver refuses the request that
-//!   repeats a series, so here the device number does not make a mount new.
+//!   `mount_info` (its labels are the same), and reports `mount_info` per mount,
+//!   which repeats it for two types mounted from one device on one mount point; a
+//!   receiver refuses the request that repeats a series, so here the device number
+//!   does not make a mount new and `mount_info` is reported once per its labels.
 //!
 //! Changed since node_exporter 1.5: mountinfo instead of /proc/1/mounts (1.9), the
 //! `device_error` label (1.8), `mount_info` and `purgeable_bytes` (1.9), `readonly`
@@ -410,7 +412,18 @@ impl Collector for Filesystem {
             "Filesystem mount information.",
             Kind::Gauge,
         );
-        for mount in self.list.iter().filter(|m| m.stats.is_some()) {
+        let same_info = |a: &Mount, b: &Mount| {
+            (a.major, a.minor) == (b.major, b.minor)
+                && labels[a.device.clone()] == labels[b.device.clone()]
+                && labels[a.mount_point.clone()] == labels[b.mount_point.clone()]
+        };
+        let reported = self.list.iter().filter(|m| m.stats.is_some());
+        for (i, mount) in reported.clone().enumerate() {
+            // Two types mounted from one device on one mount point (an overmount)
+            // have one mount_info series: its labels have no type.
+            if reported.clone().take(i).any(|earlier| same_info(earlier, mount)) {
+                continue;
+            }
             writer
                 .series()
                 .label("device", &labels[mount.device.clone()])
