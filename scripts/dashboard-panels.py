@@ -277,7 +277,7 @@ def free_port():
 class Peers:
     """The four processes of a local run, in a temporary directory; stopped on exit."""
 
-    def __init__(self, agent):
+    def __init__(self, agent, enable=()):
         self.dir = tempfile.TemporaryDirectory(prefix="dashboard-panels-")
         self.path = Path(self.dir.name)
         self.children = []
@@ -293,13 +293,15 @@ class Peers:
             "    static_configs:\n"
             f"      - targets: ['127.0.0.1:{node_exporter_port}']\n"))
         self.spawn("node_exporter",
-                   [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{node_exporter_port}"])
+                   [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{node_exporter_port}"]
+                   + [f"--collector.{name}" for name in enable])
         config = self.path / "sc-agent.yaml"
         config.write_text(
             f"collection_interval: {INTERVAL_SECONDS}s\n"
             f"ingestor_endpoint: http://127.0.0.1:{self.agent_port}/api/v1/write\n"
             "job: node\n"
-            f"instance: {socket.gethostname()}\n")
+            f"instance: {socket.gethostname()}\n"
+            + ("collectors:\n" + "".join(f"  {name}: true\n" for name in enable) if enable else ""))
         env = {k: v for k, v in os.environ.items() if not k.startswith("SC_")}
         self.spawn("sc-agent", [str(agent), "--config", str(config)], env)
 
@@ -442,6 +444,8 @@ def main():
     parser.add_argument("--range", default="5m", help="the time range looked at (default: %(default)s)")
     parser.add_argument("--var-agent", action="append", metavar="NAME=VALUE")
     parser.add_argument("--var-node-exporter", action="append", metavar="NAME=VALUE")
+    parser.add_argument("--enable", action="append", default=[], metavar="COLLECTOR",
+                        help="also enable this off-by-default collector in both (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the result as JSON to this file")
     args = parser.parse_args()
 
@@ -459,7 +463,7 @@ def main():
         else:
             if not args.agent.is_file():
                 raise SystemExit(f"{args.agent} is not built (cargo build)")
-            peers = Peers(args.agent)
+            peers = Peers(args.agent, args.enable)
             servers = [Prometheus(f"http://127.0.0.1:{port}")
                        for port in (peers.agent_port, peers.exporter_port)]
             wait_for_data(servers, peers, builtins["__rate_interval"],
