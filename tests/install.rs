@@ -1257,6 +1257,9 @@ sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml
 result install_rc $?
 sleep 3
 result active "$(systemctl is-active sc-agent)"
+# The spool's directory: made by StateDirectory=, writable under ProtectSystem=strict.
+result state_dir "$(stat -c '%U %a' /var/lib/sc-agent)"
+result spool_dir "$(stat -c '%U %a' /var/lib/sc-agent/spool)"
 pid=$(systemctl show -p MainPID --value sc-agent)
 result uid "$(awk '/^Uid:/ { print $2 }' /proc/$pid/status)"
 result capeff "$(awk '/^CapEff:/ { print $2 }' /proc/$pid/status)"
@@ -1347,8 +1350,12 @@ result done yes
 systemctl poweroff
 "#;
 
-#[test]
-fn the_unit_runs_the_agent_under_systemd_in_a_container() {
+/// Boots systemd (PID 1) in a systemd-nspawn container whose root is an overlay of
+/// this machine's / on a tmpfs, with the release tarball in /root/release, `files`
+/// (name, contents) in /root, and `script` run as a oneshot unit once basic.target is
+/// up. Returns the script's `RESULT name=value` lines and a context for messages; the
+/// script's last result must be `done=yes`.
+fn boot_container(script: &str, files: &[(&str, &str)]) -> (BTreeMap<String, String>, String) {
     assert!(
         is_root(),
         "this test boots systemd in a container and needs root (as CI has)"
@@ -1359,13 +1366,15 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
     let w = work.path();
     let tarball = package(&w.join("dist"));
     fs::create_dir_all(w.join("merged")).unwrap();
-    work.write("e2e.sh", SYSTEMD_E2E);
-    // A private CA and a server certificate for localhost, for the HTTPS push.
-    let tls = w.join("tls");
+    fs::create_dir_all(w.join("files")).unwrap();
+    work.write("files/e2e.sh", script);
+    for (name, contents) in files {
+        work.write(&format!("files/{name}"), contents);
+    }
+    // A private CA and a server certificate for localhost, for HTTPS pushes.
+    let tls = w.join("files/tls");
     fs::create_dir_all(&tls).unwrap();
     receiver::tls::make_certificates(&tls);
-    // No endpoint: the metrics go to stdout, so to the journal, for the checks.
-    work.write("sc-agent.yaml", "collection_interval: 1s\njob: e2e\n");
     work.write(
         "sc-e2e.service",
         "[Unit]\nDescription=sc-agent packaging test\nAfter=basic.target\n\
@@ -1392,8 +1401,7 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
          M=$W/merged\n\
          mkdir -p $M/root/release\n\
          tar -xzf {tarball} -C $M/root/release --strip-components=1\n\
-         cp $W/e2e.sh $W/sc-agent.yaml $M/root/\n\
-         cp -r $W/tls $M/root/tls\n\
+         cp -r $W/files/. $M/root/\n\
          cp $W/sc-e2e.service $W/sc-e2e.target $M/etc/systemd/system/\n\
          rc=0\n\
          timeout 180 {nspawn} --quiet --directory=$M --boot --private-network --register=no \
@@ -1416,19 +1424,31 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
             lines[lines.len().saturating_sub(40)..].join("\n")
         }
     );
-    let results: BTreeMap<&str, &str> = e2e
+    let results: BTreeMap<String, String> = e2e
         .lines()
         .filter_map(|l| l.strip_prefix("RESULT "))
         .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     assert_eq!(
-        results.get("done"),
-        Some(&"yes"),
+        results.get("done").map(String::as_str),
+        Some("yes"),
         "the test unit did not finish\n{context}"
     );
+    (results, context)
+}
 
+#[test]
+fn the_unit_runs_the_agent_under_systemd_in_a_container() {
+    // No endpoint: the metrics go to stdout, so to the journal, for the checks.
+    let (results, context) = boot_container(
+        SYSTEMD_E2E,
+        &[("sc-agent.yaml", "collection_interval: 1s\njob: e2e\n")],
+    );
     assert_eq!(results["install_rc"], "0", "{context}");
     assert_eq!(results["active"], "active", "{context}");
+    assert_eq!(results["state_dir"], "sc-agent 700", "{context}");
+    assert_eq!(results["spool_dir"], "sc-agent 700", "{context}");
     assert_ne!(results["uid"], "0", "runs as root\n{context}");
     // CAP_DAC_READ_SEARCH (bit 2) and nothing else, in the ambient set too.
     assert_eq!(results["capeff"], "0000000000000004", "{context}");
@@ -1492,6 +1512,104 @@ fn the_unit_runs_the_agent_under_systemd_in_a_container() {
         "SIGTERM is a clean stop\n{context}"
     );
     assert_eq!(results["bad_start"], "failed 1 restarts=0", "{context}");
+}
+
+/// Runs inside the container booted by the test below: a service that fails, one
+/// that crash-loops, a Prometheus receiving remote write, and the agent installed
+/// with the systemd collector on; prints the two node-mixin systemd alerts' results.
+const SYSTEMD_COLLECTOR_E2E: &str = r#"#!/bin/sh
+exec >/root/e2e.out 2>&1
+result() { echo "RESULT $1=$2"; }
+printf '[Service]\nType=oneshot\nExecStart=/bin/false\n' >/etc/systemd/system/sc-broken.service
+printf '[Unit]\nStartLimitIntervalSec=0\n[Service]\nExecStart=/bin/sh -c "sleep 1; exit 3"\nRestart=always\nRestartSec=1\n' \
+  >/etc/systemd/system/sc-crashloop.service
+systemctl daemon-reload
+systemctl start sc-broken.service
+systemctl start --no-block sc-crashloop.service
+result broken "$(systemctl is-failed sc-broken.service)"
+
+mkdir -p /root/prom
+printf 'global:\n  scrape_interval: 1h\n' >/root/prom/prometheus.yml
+prometheus --config.file=/root/prom/prometheus.yml --storage.tsdb.path=/root/prom/data \
+  --web.listen-address=127.0.0.1:19090 --web.enable-remote-write-receiver >/root/prom/log 2>&1 &
+cat >/root/query.py <<'PY'
+import json, sys, time, urllib.parse, urllib.request
+def query(expr):
+    url = "http://127.0.0.1:19090/api/v1/query?query=" + urllib.parse.quote(expr)
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return json.load(response)["data"]["result"]
+if sys.argv[1] == "ready":
+    for _ in range(120):
+        try:
+            query("up")
+            sys.exit(0)
+        except Exception:
+            time.sleep(0.5)
+    sys.exit(1)
+# The names an expression returns series for, sorted, space-separated.
+print(" ".join(sorted(s["metric"].get("name", s["metric"].get("__name__", "?")) for s in query(sys.argv[1]))))
+PY
+python3 /root/query.py ready
+result prometheus_ready $?
+
+cd /root/release
+sh ./install.sh --binary "$PWD/sc-agent" --config /root/sc-agent.yaml
+result install_rc $?
+sleep 20
+result active "$(systemctl is-active sc-agent)"
+result crashloop_restarts "$(systemctl show -p NRestarts --value sc-crashloop.service)"
+result collector_ok "$(python3 /root/query.py 'node_scrape_collector_success{collector="systemd"} == 1')"
+result failed_alert "$(python3 /root/query.py 'node_systemd_unit_state{job="node", state="failed"} == 1')"
+result crashloop_alert "$(python3 /root/query.py 'increase(node_systemd_service_restart_total{job="node"}[5m]) > 2')"
+result system_running "$(python3 /root/query.py 'node_systemd_system_running{job="node"} >= 0')"
+result units "$(python3 /root/query.py 'node_systemd_units{job="node", state="active"} > 0')"
+result errors "$(journalctl -u sc-agent --no-pager -o cat | grep -c '^ERROR\|systemd:')"
+journalctl -u sc-agent --no-pager -o cat | tail -n 20
+result done yes
+systemctl poweroff
+"#;
+
+/// node-mixin's NodeSystemdServiceFailed and NodeSystemdServiceCrashlooping, against
+/// a Prometheus fed by the agent under its unit, reading a real systemd's units
+/// over the system bus as the unprivileged `sc-agent` user (the bus policy and the
+/// unit's sandbox both in play).
+#[test]
+fn the_systemd_collector_under_the_unit_makes_the_systemd_alerts_fire() {
+    require("prometheus");
+    assert!(
+        Path::new("/lib/systemd/system/dbus.service").exists(),
+        "the system bus (package dbus) is needed: scripts/test.sh installs it"
+    );
+    let config = "collection_interval: 1s\njob: node\n\
+                  ingestor_endpoint: http://127.0.0.1:19090/api/v1/write\n\
+                  collectors:\n  systemd:\n    enable_restarts_metrics: true\n";
+    let (results, context) = boot_container(SYSTEMD_COLLECTOR_E2E, &[("sc-agent.yaml", config)]);
+    assert_eq!(results["broken"], "failed", "{context}");
+    assert_eq!(results["prometheus_ready"], "0", "{context}");
+    assert_eq!(results["install_rc"], "0", "{context}");
+    assert_eq!(results["active"], "active", "{context}");
+    assert_eq!(
+        results["collector_ok"], "node_scrape_collector_success",
+        "the systemd collector failed under the unit\n{context}"
+    );
+    assert!(
+        results["failed_alert"]
+            .split_whitespace()
+            .any(|n| n == "sc-broken.service"),
+        "NodeSystemdServiceFailed does not fire\n{context}"
+    );
+    assert!(
+        results["crashloop_alert"]
+            .split_whitespace()
+            .any(|n| n == "sc-crashloop.service"),
+        "NodeSystemdServiceCrashlooping does not fire\n{context}"
+    );
+    assert_eq!(
+        results["system_running"], "node_systemd_system_running",
+        "{context}"
+    );
+    assert_eq!(results["units"], "node_systemd_units", "{context}");
+    assert_eq!(results["errors"], "0", "{context}");
 }
 
 #[test]
