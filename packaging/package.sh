@@ -6,7 +6,8 @@
 #
 # The tarball holds one directory, sc-agent-<version>-x86_64-linux-musl/, with
 # sc-agent (the static binary), SHA256SUMS (of every other file), install.sh,
-# sc-agent.service, sc-agent.yaml (the example config) and Dockerfile (whose
+# sc-agent.service, sc-agent.yaml (the example config), container-host.yaml (the
+# collector preset for container hosts) and Dockerfile (whose
 # build context is that directory). It is reproducible: sorted entries, owner
 # root, mtimes from SOURCE_DATE_EPOCH (default: the last commit's time).
 #
@@ -77,10 +78,11 @@ mkdir "$dir"
 chmod 0755 "$dir"
 cp "$binary" "$dir/sc-agent"
 cp "$packaging/install.sh" "$packaging/sc-agent.service" "$packaging/sc-agent.yaml" \
-  "$packaging/Dockerfile" "$dir/"
+  "$packaging/container-host.yaml" "$packaging/Dockerfile" "$dir/"
 chmod 0755 "$dir/sc-agent" "$dir/install.sh"
-chmod 0644 "$dir/sc-agent.service" "$dir/sc-agent.yaml" "$dir/Dockerfile"
-(cd "$dir" && sha256sum sc-agent install.sh sc-agent.service sc-agent.yaml Dockerfile >SHA256SUMS)
+chmod 0644 "$dir/sc-agent.service" "$dir/sc-agent.yaml" "$dir/container-host.yaml" "$dir/Dockerfile"
+(cd "$dir" && sha256sum sc-agent install.sh sc-agent.service sc-agent.yaml container-host.yaml \
+  Dockerfile >SHA256SUMS)
 chmod 0644 "$dir/SHA256SUMS"
 
 tarball=$out/$name.tar.gz

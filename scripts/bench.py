@@ -334,6 +334,10 @@ def yaml_scalar(text):
     """A scalar as serde_yaml prints it: null, plain, 'single' or "double" quoted."""
     if text in ("null", "~", ""):
         return None
+    if text in ("true", "false"):
+        return text == "true"
+    if text == "[]":
+        return []
     if text.startswith("'") and text.endswith("'"):
         return text[1:-1].replace("''", "'")
     if text.startswith('"') and text.endswith('"'):
@@ -395,7 +399,13 @@ def shared_collectors(binary):
                 # sc-agent excludes nothing; node_exporter may by default (^lo$ for
                 # netdev): a pattern that matches no device name.
                 value = "^$"
-            if value is not None:
+            if isinstance(value, bool):
+                # kingpin's boolean flags take no value: --flag or --no-flag.
+                flags.append(f"--{flag}" if value else f"--no-{flag}")
+            elif isinstance(value, list):
+                # A repeatable flag, given once per item.
+                flags.extend(f"--{flag}={item}" for item in value)
+            elif value is not None:
                 flags.append(f"--{flag}={value}")
     return names, [n for n in ours if n not in names], flags, skipped
 

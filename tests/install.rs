@@ -855,6 +855,7 @@ fn package_sh_makes_a_reproducible_tarball_with_checksums() {
         "",
         "Dockerfile",
         "SHA256SUMS",
+        "container-host.yaml",
         "install.sh",
         "sc-agent",
         "sc-agent.service",
@@ -880,7 +881,7 @@ fn package_sh_makes_a_reproducible_tarball_with_checksums() {
         .arg("SHA256SUMS")
         .current_dir(&dir));
     assert!(check.status.success(), "{}", text(&check));
-    assert_eq!(stdout(&check).lines().count(), 5, "{}", stdout(&check));
+    assert_eq!(stdout(&check).lines().count(), 6, "{}", stdout(&check));
     let root = Root::new();
     let out = run(Command::new(dir.join("install.sh"))
         .arg("--binary")
