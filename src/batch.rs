@@ -471,29 +471,49 @@ impl<'a> Iterator for Labels<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let batch = self.batch;
-        let own = self
-            .own
-            .first()
-            .map(|l| (batch.str(l.name), batch.str(l.value)));
-        let common = self.common.first().map(|(n, v)| (n.as_str(), v.as_str()));
-        let name = self.name.map(|v| (NAME_LABEL, v));
-        // A common label shadowed by the series' own label of the same name is skipped.
-        if let (Some(o), Some(c)) = (own, common) {
-            if o.0 == c.0 {
-                self.common = &self.common[1..];
-                return self.next();
+        loop {
+            let own = self
+                .own
+                .first()
+                .map(|l| (batch.str(l.name), batch.str(l.value)));
+            let common = self.common.first().map(|(n, v)| (n.as_str(), v.as_str()));
+            // A common label shadowed by the series' own label of the same name is
+            // skipped (both lists are sorted by name, so they meet at their heads).
+            if let (Some(o), Some(c)) = (own, common) {
+                if o.0 == c.0 {
+                    self.common = &self.common[1..];
+                    continue;
+                }
             }
+            // Names are distinct among the three heads: compare names only, and
+            // remember which head won instead of comparing again.
+            let mut smallest = self.name.map(|v| (NAME_LABEL, v));
+            let mut from = Head::Name;
+            for (head, candidate) in [(Head::Own, own), (Head::Common, common)] {
+                if let Some(candidate) = candidate {
+                    if smallest.is_none_or(|s| candidate.0 < s.0) {
+                        smallest = Some(candidate);
+                        from = head;
+                    }
+                }
+            }
+            let smallest = smallest?;
+            match from {
+                Head::Name => self.name = None,
+                Head::Own => self.own = &self.own[1..],
+                Head::Common => self.common = &self.common[1..],
+            }
+            return Some(smallest);
         }
-        let smallest = [name, own, common].into_iter().flatten().min()?;
-        if Some(smallest) == name {
-            self.name = None;
-        } else if Some(smallest) == own {
-            self.own = &self.own[1..];
-        } else {
-            self.common = &self.common[1..];
-        }
-        Some(smallest)
     }
+}
+
+/// Which of [`Labels`]' three sorted inputs a label came from.
+#[derive(Clone, Copy)]
+enum Head {
+    Name,
+    Own,
+    Common,
 }
 
 /// The family names and series a batch holds, for a collector that must not repeat
