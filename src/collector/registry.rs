@@ -256,7 +256,7 @@ mod tests {
         // A collector rebuilt for new options keeps it too.
         registry.reconfigure(&config(
             &dir,
-            "  disable_defaults: true\n  loadavg: true\n  diskstats: {device_include: x}\n",
+            "  disable_defaults: true\n  loadavg: true\n  diskstats: {device_include: x, device_exclude: ''}\n",
         ));
         assert_eq!(registry.slots[0].ok, Some(false));
         assert_eq!(registry.slots[1].ok, None, "diskstats is new");
