@@ -139,6 +139,11 @@ NEW_FAMILIES = {
     "node_md_raid_disks": "from /sys/block/md*/md, new in 1.12",
     "node_md_degraded": "from /sys/block/md*/md, new in 1.12",
 }
+# Families 1.12 exports only while another collector is off: {family: (collector, why)}.
+NEW_FAMILIES_WITHOUT = {
+    "node_cpu_frequency_hertz": ("cpufreq", "cpu.info's frequencies from /proc/cpuinfo "
+                                 "while cpufreq is off, new in 1.7"),
+}
 # Labels 1.12 adds to families 1.5 has.
 NEW_LABELS = {
     ("node_disk_info", "rotational"): "label new in 1.9",
@@ -383,19 +388,23 @@ def dropped_by_1_12(name):
     return name.startswith("node_memory_") and name[len("node_memory_"):] not in MEMINFO_1_12
 
 
-def without_1_12_changes(ne_meta, ne, our_meta, ours, explained):
-    """Takes what 1.12 changed out of both sides, counting each in `explained`."""
+def without_1_12_changes(ne_meta, ne, our_meta, ours, explained, keys):
+    """Takes what 1.12 changed out of both sides, counting each in `explained`; `keys`
+    are the collectors the case runs."""
+    new_families = dict(NEW_FAMILIES)
+    new_families.update({name: why for name, (other, why) in NEW_FAMILIES_WITHOUT.items()
+                         if other not in keys})
     for name in [n for n in ne_meta if dropped_by_1_12(n)]:
         del ne_meta[name]
     for key in [k for k in ne if dropped_by_1_12(k[0])]:
         explained[f"{key[0]}: a meminfo field 1.12 no longer exports"] += 1
         del ne[key]
-    for name in NEW_FAMILIES:
+    for name in new_families:
         our_meta.pop(name, None)
     normalised = {}
     for (name, labels), value in ours.items():
-        if name in NEW_FAMILIES:
-            explained[f"{name}: {NEW_FAMILIES[name]}"] += 1
+        if name in new_families:
+            explained[f"{name}: {new_families[name]}"] += 1
             continue
         labels, keep = dict(labels), True
         for (family, label), reason in NEW_LABELS.items():
@@ -442,7 +451,7 @@ def compare(binary, case):
         ne_meta, ne = parse(node_exporter(case, paths, keys, options, empty))
     our_meta, ours = parse(agent(binary, case))
     explained = collections.Counter()
-    ours = without_1_12_changes(ne_meta, ne, our_meta, ours, explained)
+    ours = without_1_12_changes(ne_meta, ne, our_meta, ours, explained, keys)
     their_serials, our_serials = disk_serials(ne), disk_serials(ours)
     problems = []
     for device, serial in their_serials.items():
