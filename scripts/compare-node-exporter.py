@@ -24,6 +24,7 @@ which it has) is reported as "not in 1.5" and not passed; the case is still comp
 on its series.
 
     scripts/compare-node-exporter.py --agent target/debug/sc-agent diskstats_device_include
+    scripts/compare-node-exporter.py --options  # every option: its flag, and whether 1.5 has it
 """
 
 import argparse
@@ -494,8 +495,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agent", type=Path, default=AGENT,
                         help="the sc-agent binary (default: target/debug/sc-agent)")
+    parser.add_argument("--options", action="store_true",
+                        help="list every option field with its node_exporter flag and "
+                             "whether node_exporter 1.5 has it, and exit")
     parser.add_argument("cases", nargs="*", help="fixture cases (default: all)")
     args = parser.parse_args()
+    if args.options:
+        for name, options in defaults(args.agent).items():
+            for option in options:
+                flag = FLAGS.get((name, option), "?")
+                where = ("unknown" if flag == "?" else "none" if flag is None
+                         else "1.5" if flag in flags_in_1_5() else "not-in-1.5")
+                print(f"{name}.{option} {where} {flag}")
+        return
     names = args.cases or sorted(p.name for p in FIXTURES.iterdir()
                                  if (p / "config.yaml").is_file())
     failed = False
