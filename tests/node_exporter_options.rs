@@ -182,10 +182,10 @@ fn script() -> Command {
     command
 }
 
-/// `<name>.<option>` → where the script says its flag is: `1.5` (node_exporter 1.5
+/// `<name>.<option>` → (where the script says its flag is: `1.5` (node_exporter 1.5
 /// has it), `not-in-1.5`, `none` (no node_exporter flag) or `unknown` (not in its
-/// table).
-fn script_flags() -> BTreeMap<String, String> {
+/// table); the flag without `--collector.`).
+fn script_flags() -> BTreeMap<String, (String, String)> {
     common::require("prometheus-node-exporter");
     let output = script().arg("--options").output().expect("the script runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -198,8 +198,24 @@ fn script_flags() -> BTreeMap<String, String> {
         .lines()
         .filter_map(|line| {
             let mut words = line.split(' ');
-            Some((words.next()?.to_owned(), words.next()?.to_owned()))
+            let option = words.next()?.to_owned();
+            Some((option, (words.next()?.to_owned(), words.next()?.to_owned())))
         })
+        .collect()
+}
+
+/// The rows of the README's collector options table.
+fn readme_option_rows() -> Vec<String> {
+    let readme =
+        std::fs::read_to_string(common::project_root().join("README.md")).expect("README.md");
+    let start = readme
+        .find("Collector options (under `collectors.<name>:`):")
+        .expect("the README's collector options table");
+    readme[start..]
+        .lines()
+        .skip_while(|line| !line.starts_with('|'))
+        .take_while(|line| line.starts_with('|'))
+        .map(str::to_owned)
         .collect()
 }
 
@@ -233,7 +249,7 @@ fn every_option_has_a_case_or_a_reason() {
                 "{name} has a case and a NO_CASE reason: drop the reason"
             ));
         }
-        let place = flags.get(name).map(String::as_str);
+        let place = flags.get(name).map(|(place, _)| place.as_str());
         let expected = match why {
             Why::NotIn1_5(_) => Some("not-in-1.5"),
             Why::NotInNodeExporter(_) => Some("none"),
@@ -256,7 +272,7 @@ fn every_option_has_a_case_or_a_reason() {
             ));
             continue;
         }
-        if flags.get(&option).map(String::as_str) != Some("1.5") {
+        if flags.get(&option).map(|(place, _)| place.as_str()) != Some("1.5") {
             problems.push(format!(
                 "{option} has a case, but compare-node-exporter.py says node_exporter 1.5's \
                  flag for it is {:?}",
@@ -269,6 +285,27 @@ fn every_option_has_a_case_or_a_reason() {
                 "{}: leaves {option} at its default ({:?})",
                 case.display(),
                 defaults.get(&option)
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_readme_gives_every_option_its_flag() {
+    let rows = readme_option_rows();
+    let mut problems = Vec::new();
+    for (option, (place, flag)) in script_flags() {
+        let Some(row) = rows.iter().find(|row| row.contains(&format!("`{option}`"))) else {
+            problems.push(format!(
+                "the README's options table has no row for `{option}`"
+            ));
+            continue;
+        };
+        let flag_text = format!("`--collector.{flag}`");
+        if place != "none" && !row.contains(&flag_text) {
+            problems.push(format!(
+                "the README's row for `{option}` does not name {flag_text}"
             ));
         }
     }
