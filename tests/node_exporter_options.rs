@@ -10,7 +10,8 @@
 //! The options are the agent's own (`sc-agent --print-config`, which prints every
 //! collector with all its options); their flags are the script's one table (`FLAGS`),
 //! which `--options` lists with whether node_exporter 1.5 has each: the reasons below
-//! are checked against it.
+//! are checked against it, and the README's options table must name every field with
+//! that flag.
 
 use sc_agent_testkit as common;
 
