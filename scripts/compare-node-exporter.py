@@ -16,9 +16,21 @@ adds or changes relative to 1.5 (NEW_FAMILIES, NEW_LABELS, MEMINFO_1_12, ...) an
 this way of running node_exporter cannot show (EXPECTED) is reported per case as
 "explained", with the reason, and does not count as a difference. Exit status 1 if
 any case has a difference left.
+
+Every collector option a case's config sets (a value other than the agent's default)
+goes to node_exporter as the same flag (FLAGS: booleans as --flag / --no-flag, lists
+as the flag repeated). An option node_exporter 1.5 has no flag for (its --help says
+which it has) is reported as "not in 1.5" and not passed; the case is still compared
+on its series.
+
+    scripts/compare-node-exporter.py --agent target/debug/sc-agent diskstats_device_include
+    scripts/compare-node-exporter.py --options  # every option: its flag, and whether 1.5 has it
 """
 
+import argparse
 import collections
+import functools
+import json
 import os
 import re
 import socket
@@ -31,25 +43,73 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-AGENT = ROOT / "target" / "debug" / "sc-agent"
+AGENT = ROOT / "target" / "debug" / "sc-agent"  # --agent replaces it
 NODE_EXPORTER = "prometheus-node-exporter"
 
 # sc-agent's collectors that node_exporter 1.5 does not have (the names of the others
 # are node_exporter's own).
 NOT_IN_NODE_EXPORTER = {"process", "kernel_hung", "watchdog"}
-# sc-agent option -> node_exporter flag, where the names differ.
-FLAG_NAMES = {("netclass", "device_exclude"): "ignored-devices"}
-# The options given to node_exporter from the case's effective config, and what to
-# give when the agent has none: Debian patches node_exporter's defaults (its netdev
-# excludes lo, its filesystem excludes /run, /mnt and /media) and 1.5's diskstats
-# default does not exclude zram, so node_exporter always gets the agent's filters.
-PASSED_OPTIONS = {
-    "netdev": {"device_include": None, "device_exclude": "^$"},
-    "diskstats": {"device_include": None, "device_exclude": None},
-    "netclass": {"device_exclude": None},
-    "filesystem": {"mount_points_exclude": None, "mount_points_include": None,
-                   "fs_types_exclude": None, "fs_types_include": None},
+# Every option field of every collector (`collectors.<name>.<field>`) and node_exporter
+# 1.12's flag for it, without `--collector.` (the README's options table says the
+# same); None where node_exporter has no such flag. A field missing here stops the
+# script: a new option needs its flag written down.
+FLAGS = {
+    ("cpu", "guest"): "cpu.guest",
+    ("cpu", "info"): "cpu.info",
+    ("cpu", "info_flags_include"): "cpu.info.flags-include",
+    ("cpu", "info_bugs_include"): "cpu.info.bugs-include",
+    ("stat", "softirq"): "stat.softirq",
+    ("diskstats", "device_include"): "diskstats.device-include",
+    ("diskstats", "device_exclude"): "diskstats.device-exclude",
+    ("netdev", "device_include"): "netdev.device-include",
+    ("netdev", "device_exclude"): "netdev.device-exclude",
+    ("netdev", "netlink"): "netdev.netlink",
+    ("netclass", "device_include"): None,
+    ("netclass", "device_exclude"): "netclass.ignored-devices",
+    ("netclass", "netlink"): "netclass.netlink",
+    ("vmstat", "fields"): "vmstat.fields",
+    ("netstat", "fields"): "netstat.fields",
+    ("filesystem", "mount_points_exclude"): "filesystem.mount-points-exclude",
+    ("filesystem", "mount_points_include"): "filesystem.mount-points-include",
+    ("filesystem", "fs_types_exclude"): "filesystem.fs-types-exclude",
+    ("filesystem", "fs_types_include"): "filesystem.fs-types-include",
+    ("filesystem", "mount_timeout"): "filesystem.mount-timeout",
+    ("systemd", "unit_include"): "systemd.unit-include",
+    ("systemd", "unit_exclude"): "systemd.unit-exclude",
+    ("systemd", "enable_task_metrics"): "systemd.enable-task-metrics",
+    ("systemd", "enable_restarts_metrics"): "systemd.enable-restarts-metrics",
+    ("systemd", "enable_start_time_metrics"): "systemd.enable-start-time-metrics",
+    ("systemd", "private"): "systemd.private",
+    ("systemd", "timeout"): None,
+    ("hwmon", "chip_include"): "hwmon.chip-include",
+    ("hwmon", "chip_exclude"): "hwmon.chip-exclude",
+    ("hwmon", "sensor_include"): "hwmon.sensor-include",
+    ("hwmon", "sensor_exclude"): "hwmon.sensor-exclude",
+    ("powersupplyclass", "ignored_supplies"): "powersupply.ignored-supplies",
+    ("conntrack", "stats"): "conntrack.stats",
+    ("arp", "device_include"): "arp.device-include",
+    ("arp", "device_exclude"): "arp.device-exclude",
+    ("arp", "netlink"): "arp.netlink",
+    ("processes", "walk_limit"): None,
+    ("interrupts", "name_include"): "interrupts.name-include",
+    ("interrupts", "name_exclude"): "interrupts.name-exclude",
+    ("interrupts", "include_zeros"): "interrupts.include-zeros",
+    ("textfile", "directories"): "textfile.directory",
 }
+# Options given to node_exporter even when the case leaves them at the agent's
+# default, and what to give when the agent has none: Debian patches node_exporter's
+# defaults (its netdev excludes lo, its filesystem excludes /run, /mnt and /media) and
+# 1.5's diskstats default does not exclude zram, so node_exporter always gets the
+# agent's filters. An empty exclude is no filter, and lets 1.5 take an include (it
+# refuses an include beside its non-empty default exclude).
+PASSED_OPTIONS = {
+    "netdev": {"device_exclude": ""},
+    "diskstats": {"device_exclude": ""},
+    "filesystem": {"mount_points_exclude": None, "fs_types_exclude": None},
+}
+
+# Flags node_exporter always gets: a tree has no netlink to answer for it.
+ALWAYS = {"netdev.netlink": False}
 
 # --- what node_exporter 1.12 (sc-agent) adds or changes relative to 1.5 ----------
 # Families 1.12 exports and 1.5 does not.
@@ -79,6 +139,11 @@ NEW_FAMILIES = {
     "node_nvme_namespace_logical_block_size_bytes": "NVMe namespaces, new in 1.10",
     "node_md_raid_disks": "from /sys/block/md*/md, new in 1.12",
     "node_md_degraded": "from /sys/block/md*/md, new in 1.12",
+}
+# Families 1.12 exports only while another collector is off: {family: (collector, why)}.
+NEW_FAMILIES_WITHOUT = {
+    "node_cpu_frequency_hertz": ("cpufreq", "cpu.info's frequencies from /proc/cpuinfo "
+                                 "while cpufreq is off, new in 1.7"),
 }
 # Labels 1.12 adds to families 1.5 has.
 NEW_LABELS = {
@@ -142,48 +207,118 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def settings(case):
-    """{collector: (enabled, {option: value})} of the case's effective config, read
-    from `sc-agent --print-config` (the agent's own reading of config.yaml)."""
-    text = subprocess.run([str(AGENT), "--print-config", "--config", "config.yaml"],
+def scalar(text):
+    """A value as --print-config writes it: null, a boolean, or a (quoted) string."""
+    if text == "null":
+        return None
+    if text in ("true", "false"):
+        return text == "true"
+    if len(text) >= 2 and text[0] == text[-1] == "'":
+        return text[1:-1].replace("''", "'")
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return json.loads(text)
+    return text
+
+
+def print_config(agent, case, config="config.yaml"):
+    """(paths, {collector: (enabled, {option: value})}) of a config as the agent reads
+    it (`sc-agent --print-config`): paths relative to the case, lists as lists."""
+    text = subprocess.run([str(agent), "--print-config", "--config", config],
                           cwd=case, check=True, capture_output=True, text=True).stdout
-    section = text.split("\ncollectors:\n", 1)[1]
-    result, current = {}, None
-    for line in section.splitlines():
+    paths = {}
+    for line in text.split("\npaths:\n", 1)[1].splitlines():
+        if not line.startswith("  "):
+            break
+        key, _, value = line.strip().partition(": ")
+        paths[key] = case / scalar(value)
+    collectors, current, key = {}, None, None
+    for line in text.split("\ncollectors:\n", 1)[1].splitlines():
         if not line.startswith("  "):
             break
         if not line.startswith("    "):
             name, _, value = line.strip().partition(":")
-            value = value.strip()
-            result[name] = (value == "true", {})
-            current = name if not value else None
+            collectors[name] = (value.strip() == "true", {})
+            current = name if not value.strip() else None
+        elif current and line.startswith("    - "):
+            collectors[current][1][key].append(scalar(line[6:]))
         elif current:
-            key, _, value = line.strip().partition(": ")
+            key, _, value = line.strip().partition(":")
+            value = value.strip()
             if key == "enabled":
-                result[current] = (value == "true", result[current][1])
-            elif value != "null":
-                result[current][1][key] = value.strip("'")
-    return result
+                collectors[current] = (value == "true", collectors[current][1])
+            else:
+                collectors[current][1][key] = [] if value in ("", "[]") else scalar(value)
+    return paths, collectors
 
 
-def enabled(case):
-    """The collectors the case's config turns on."""
-    return [name for name, (on, _) in settings(case).items() if on]
+@functools.cache
+def defaults(agent):
+    """The agent's default options, {collector: {option: value}}."""
+    with tempfile.TemporaryDirectory() as directory:
+        (Path(directory) / "config.yaml").write_text("collectors: {}\n")
+        return {name: options for name, (_, options)
+                in print_config(agent, Path(directory))[1].items()}
 
 
-def filter_flags(case):
-    """node_exporter flags for the filters of the case's config."""
-    flags = ["--no-collector.netdev.netlink"]
-    options = settings(case)
-    for name, passed in PASSED_OPTIONS.items():
-        chosen = options.get(name, (False, {}))[1]
-        for key, default in passed.items():
-            value = chosen.get(key, default)
-            if value is None:
-                continue
-            flag = FLAG_NAMES.get((name, key), key.replace("_", "-"))
-            flags.append(f"--collector.{name}.{flag}={value}")
+@functools.cache
+def flags_in_1_5():
+    """{flag: repeatable} of the collector flags node_exporter here has, without
+    `--collector.` (kingpin's --help ends a repeatable flag's line with `...`)."""
+    text = subprocess.run([NODE_EXPORTER, "--help"], capture_output=True, text=True)
+    flags = {}
+    for line in (text.stdout + text.stderr).splitlines():
+        match = re.match(r"\s*--(?:\[no-\])?collector\.([a-z0-9_.-]+)", line)
+        if match:
+            flags[match.group(1)] = line.rstrip().endswith("...")
     return flags
+
+
+def flag_arguments(flag, value):
+    """node_exporter's arguments for one flag: kingpin's --flag / --no-flag for a
+    boolean, the flag repeated for a list."""
+    if isinstance(value, bool):
+        return [f"--{'' if value else 'no-'}collector.{flag}"]
+    if isinstance(value, list):
+        return [f"--collector.{flag}={item}" for item in value]
+    return [f"--collector.{flag}={value}"]
+
+
+def option_flags(agent, collectors):
+    """(arguments, notes): node_exporter's flags for the options of the enabled
+    collectors, and a note for each option the case sets that node_exporter 1.5 has no
+    flag for. Raises for an option FLAGS does not know."""
+    chosen = dict(ALWAYS)
+    notes = []
+    for name, (on, options) in collectors.items():
+        if not on:
+            continue
+        for option, value in options.items():
+            if (name, option) not in FLAGS:
+                raise KeyError(f"collectors.{name}.{option} has no entry in FLAGS "
+                               "(scripts/compare-node-exporter.py): write down its "
+                               "node_exporter flag, or None")
+            flag = FLAGS[(name, option)]
+            default = defaults(agent).get(name, {}).get(option)
+            if name in PASSED_OPTIONS and option in PASSED_OPTIONS[name]:
+                if value is None:
+                    value = PASSED_OPTIONS[name][option]
+                if value is None:
+                    continue
+            elif value == default:
+                continue
+            if flag is None:
+                notes.append(f"collectors.{name}.{option}: not in node_exporter")
+            elif flag not in flags_in_1_5():
+                notes.append(f"collectors.{name}.{option}: not in 1.5 "
+                             f"(--collector.{flag})")
+            elif isinstance(value, list) and len(value) > 1 and not flags_in_1_5()[flag]:
+                notes.append(f"collectors.{name}.{option}: 1.5 takes one value "
+                             f"(--collector.{flag}), given the first")
+                chosen[flag] = value[:1]
+            else:
+                chosen[flag] = value
+    arguments = [a for flag, value in chosen.items() for a in flag_arguments(flag, value)]
+    return arguments, notes
 
 
 def parse(text):
@@ -215,34 +350,37 @@ def free_port():
         return s.getsockname()[1]
 
 
-def node_exporter(case, keys, empty):
+def node_exporter(case, paths, keys, options, empty):
     port = free_port()
     flags = [f"--collector.{k}" for k in keys if k not in NOT_IN_NODE_EXPORTER]
     # node_exporter refuses to start when a --path.* directory is missing.
-    tree = lambda name: name if (case / name).is_dir() else empty
+    tree = lambda name: paths[name] if paths[name].is_dir() else empty
     env = dict(os.environ, TZ="Europe/Berlin")
     child = subprocess.Popen(
         [NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{port}",
-         "--collector.disable-defaults", f"--path.procfs={tree('proc')}",
-         f"--path.sysfs={tree('sys')}", f"--path.rootfs={tree('root')}",
-         "--path.udev.data=root/run/udev/data", *filter_flags(case), *flags],
+         "--collector.disable-defaults", f"--path.procfs={tree('procfs')}",
+         f"--path.sysfs={tree('sysfs')}", f"--path.rootfs={tree('rootfs')}",
+         f"--path.udev.data={paths['rootfs'] / 'run/udev/data'}", *options, *flags],
         cwd=case, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         for _ in range(50):
+            if child.poll() is not None:
+                break
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics") as r:
                     return r.read().decode()
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError(f"node_exporter did not answer: {child.stderr.read()}")
+        child.terminate()
+        raise RuntimeError(f"node_exporter did not answer: {child.stderr.read().decode()}")
     finally:
         child.terminate()
         child.wait()
 
 
-def agent(case):
+def agent(binary, case):
     env = dict(os.environ, TZ="Europe/Berlin", SC_LOG_LEVEL="error")
-    return subprocess.run([str(AGENT), "--once", "--config", "config.yaml"], cwd=case,
+    return subprocess.run([str(binary), "--once", "--config", "config.yaml"], cwd=case,
                           env=env, check=True, capture_output=True, text=True).stdout
 
 
@@ -251,19 +389,23 @@ def dropped_by_1_12(name):
     return name.startswith("node_memory_") and name[len("node_memory_"):] not in MEMINFO_1_12
 
 
-def without_1_12_changes(ne_meta, ne, our_meta, ours, explained):
-    """Takes what 1.12 changed out of both sides, counting each in `explained`."""
+def without_1_12_changes(ne_meta, ne, our_meta, ours, explained, keys):
+    """Takes what 1.12 changed out of both sides, counting each in `explained`; `keys`
+    are the collectors the case runs."""
+    new_families = dict(NEW_FAMILIES)
+    new_families.update({name: why for name, (other, why) in NEW_FAMILIES_WITHOUT.items()
+                         if other not in keys})
     for name in [n for n in ne_meta if dropped_by_1_12(n)]:
         del ne_meta[name]
     for key in [k for k in ne if dropped_by_1_12(k[0])]:
         explained[f"{key[0]}: a meminfo field 1.12 no longer exports"] += 1
         del ne[key]
-    for name in NEW_FAMILIES:
+    for name in new_families:
         our_meta.pop(name, None)
     normalised = {}
     for (name, labels), value in ours.items():
-        if name in NEW_FAMILIES:
-            explained[f"{name}: {NEW_FAMILIES[name]}"] += 1
+        if name in new_families:
+            explained[f"{name}: {new_families[name]}"] += 1
             continue
         labels, keep = dict(labels), True
         for (family, label), reason in NEW_LABELS.items():
@@ -298,16 +440,19 @@ def varying(case):
             if line.strip() and not line.startswith("#")}
 
 
-def compare(case):
-    """(problems, explained) of one case: what differs, and what 1.12 explains."""
-    keys = enabled(case)
+def compare(binary, case):
+    """(problems, explained, notes) of one case: what differs, what 1.12 explains, and
+    the options node_exporter 1.5 could not be given."""
+    paths, collectors = print_config(binary, case)
+    keys = [name for name, (on, _) in collectors.items() if on]
+    options, notes = option_flags(binary, collectors)
     if all(k in NOT_IN_NODE_EXPORTER for k in keys):
-        return [], collections.Counter()
+        return [], collections.Counter(), notes
     with tempfile.TemporaryDirectory() as empty:
-        ne_meta, ne = parse(node_exporter(case, keys, empty))
-    our_meta, ours = parse(agent(case))
+        ne_meta, ne = parse(node_exporter(case, paths, keys, options, empty))
+    our_meta, ours = parse(agent(binary, case))
     explained = collections.Counter()
-    ours = without_1_12_changes(ne_meta, ne, our_meta, ours, explained)
+    ours = without_1_12_changes(ne_meta, ne, our_meta, ours, explained, keys)
     their_serials, our_serials = disk_serials(ne), disk_serials(ours)
     problems = []
     for device, serial in their_serials.items():
@@ -343,21 +488,39 @@ def compare(case):
     if problems and case.name in CASE_NOTES:
         explained[f"{len(problems)} differences: {CASE_NOTES[case.name]}"] += 1
         problems = []
-    return problems, explained
+    return problems, explained, notes
 
 
 def main():
-    names = sys.argv[1:] or sorted(p.name for p in FIXTURES.iterdir()
-                                   if (p / "config.yaml").is_file())
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--agent", type=Path, default=AGENT,
+                        help="the sc-agent binary (default: target/debug/sc-agent)")
+    parser.add_argument("--options", action="store_true",
+                        help="list every option field with its node_exporter flag and "
+                             "whether node_exporter 1.5 has it, and exit")
+    parser.add_argument("cases", nargs="*", help="fixture cases (default: all)")
+    args = parser.parse_args()
+    if args.options:
+        for name, options in defaults(args.agent).items():
+            for option in options:
+                flag = FLAGS.get((name, option), "?")
+                where = ("unknown" if flag == "?" else "none" if flag is None
+                         else "1.5" if flag in flags_in_1_5() else "not-in-1.5")
+                print(f"{name}.{option} {where} {flag}")
+        return
+    names = args.cases or sorted(p.name for p in FIXTURES.iterdir()
+                                 if (p / "config.yaml").is_file())
     failed = False
     for name in names:
-        problems, explained = compare(FIXTURES / name)
+        problems, explained, notes = compare(args.agent, FIXTURES / name)
         print(f"{name}: {'same' if not problems else f'{len(problems)} differences'}"
               + (f" ({sum(explained.values())} explained)" if explained else ""))
         for problem in problems:
             print(f"  {problem}")
         for reason, count in sorted(explained.items()):
             print(f"  explained: {reason}" + (f" (x{count})" if count > 1 else ""))
+        for note in notes:
+            print(f"  option {note}")
         failed |= bool(problems)
     sys.exit(1 if failed else 0)
 

@@ -3,7 +3,8 @@
 //!
 //! A case holds `README` (what it covers and why), `config.yaml` (paths relative to
 //! the case directory, which is the working directory), the `proc/`, `sys/` and
-//! `root/` trees it needs, and `expected.prom`. What no fixture tree can fix is
+//! `root/` trees it needs, and `expected.prom`. A case that only sets an option may use
+//! a sibling case's trees instead (`procfs: ../cpu/proc`). What no fixture tree can fix is
 //! replaced before comparing: durations in `node_scrape_collector_duration_seconds`
 //! by `<duration>`, the kernel's answers in `node_uname_info` by `<uname>`, and the
 //! values of the families a case lists in its optional `varying` file (one metric name
