@@ -210,7 +210,7 @@ impl Config {
         if is_empty {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(text).map_err(|e| e.to_string())
+        serde_yaml::from_str(text).map_err(|e| de::join_field(e.to_string()))
     }
 
     /// Applies the `SC_*` environment variables, which win over the file.
