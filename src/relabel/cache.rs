@@ -224,6 +224,8 @@ fn encode_key(series: &SeriesRef<'_>, out: &mut Vec<u8>) {
 #[derive(Debug)]
 struct Entry {
     key: Box<[u8]>,
+    /// The hash of `key`, its place in the index.
+    hash: u64,
     last_seen: u32,
     outcome: Stored,
     fingerprint: u64,
@@ -235,6 +237,7 @@ impl Entry {
     fn vacant() -> Self {
         Entry {
             key: Box::default(),
+            hash: 0,
             last_seen: 0,
             outcome: Stored::Dropped,
             fingerprint: 0,
@@ -434,6 +437,7 @@ impl Relabeler {
         let (at, entry) = vacant(&mut self.entries, &mut self.free)?;
         *entry = Entry {
             key: self.scratch.as_slice().into(),
+            hash,
             last_seen: self.cycle,
             outcome,
             fingerprint,
@@ -456,18 +460,15 @@ impl Relabeler {
     pub fn end_cycle(&mut self) {
         self.cycle = self.cycle.wrapping_add(1);
         let (cycle, max_idle) = (self.cycle, self.limits.max_idle_cycles);
-        let (entries, free) = (&mut self.entries, &mut self.free);
-        self.index.retain(|_, &mut at| {
-            let Some(entry) = entries.get_mut(at as usize) else {
-                return false;
-            };
-            let keep = cycle.wrapping_sub(entry.last_seen) <= max_idle;
-            if !keep {
+        // In entry order, which is mostly batch order: memory is read front to back.
+        for (at, entry) in (0u32..).zip(self.entries.iter_mut()) {
+            let idle = cycle.wrapping_sub(entry.last_seen) > max_idle;
+            if idle && !entry.key.is_empty() {
+                self.index.remove(&entry.hash);
                 *entry = Entry::vacant();
-                free.push(at);
+                self.free.push(at);
             }
-            keep
-        });
+        }
     }
 }
 

@@ -393,3 +393,254 @@ impl<'a> Iterator for SentLabels<'a> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::relabel::FORGET_AFTER_CYCLES;
+    use crate::remote_write::encode::Encoder;
+    use crate::remote_write::stale::STALE_NAN;
+    use sc_agent_testkit::proto::{Message, WriteRequest};
+
+    fn config(rules: &str, max_series: Option<usize>) -> RemoteWriteConfig {
+        RemoteWriteConfig {
+            write_relabel_configs: serde_yaml::from_str(rules).unwrap(),
+            max_series,
+            ..RemoteWriteConfig::default()
+        }
+    }
+
+    /// A batch with `job="node"` on every series: `node_network_up` per device, and
+    /// the agent's own `sc_agent_build_info`.
+    fn batch(devices: &[&str]) -> Batch {
+        let mut batch = Batch::new();
+        batch.set_common_labels(vec![("job".into(), "node".into())]);
+        batch.begin(1_000);
+        let mut family = batch.family("node_network_up", "Up.", Kind::Gauge);
+        for device in devices {
+            family.sample(&[("device", device)], 1.0);
+        }
+        batch
+            .family("sc_agent_build_info", "Build.", Kind::Gauge)
+            .sample(&[("version", "1")], 1.0);
+        batch
+    }
+
+    /// What is sent, one `name{labels}` string per series.
+    fn sent(selected: &Selected<'_>) -> Vec<String> {
+        selected
+            .families()
+            .flat_map(|f| f.series().collect::<Vec<_>>())
+            .map(|s| {
+                let labels: Vec<String> = s.labels().map(|(n, v)| format!("{n}={v}")).collect();
+                format!("{}{{{}}}", s.name(), labels.join(","))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_rules_or_limit_everything_passes_as_it_is() {
+        let mut stage = Stage::new(&RemoteWriteConfig::default());
+        assert!(!stage.is_active());
+        let batch = batch(&["eth0", "lo"]);
+        assert_eq!(
+            sent(&stage.select(&batch)),
+            [
+                "node_network_up{device=eth0,job=node}",
+                "node_network_up{device=lo,job=node}",
+                "sc_agent_build_info{job=node,version=1}",
+            ]
+        );
+    }
+
+    #[test]
+    fn series_equal_after_relabeling_are_sent_once_and_counted() {
+        let mut stage = Stage::new(&config(
+            "- {source_labels: [device], regex: 'eth.*', target_label: device, replacement: eth}",
+            None,
+        ));
+        let batch = batch(&["eth0", "lo", "eth1", "eth2"]);
+        for round in 1..=2 {
+            assert_eq!(
+                sent(&stage.select(&batch)),
+                [
+                    "node_network_up{device=eth,job=node}",
+                    "node_network_up{device=lo,job=node}",
+                    "sc_agent_build_info{job=node,version=1}",
+                ]
+            );
+            assert_eq!(stage.dropped().duplicate, 2 * round, "once per batch");
+        }
+        assert_eq!((stage.dropped().limit, stage.dropped().invalid), (0, 0));
+    }
+
+    #[test]
+    fn series_without_a_name_are_left_out_and_counted() {
+        let mut stage = Stage::new(&config(
+            "- {source_labels: [device], regex: lo, target_label: __name__, replacement: ''}",
+            None,
+        ));
+        let batch = batch(&["eth0", "lo"]);
+        assert_eq!(sent(&stage.select(&batch)).len(), 2);
+        assert_eq!(stage.dropped().invalid, 1);
+    }
+
+    #[test]
+    fn past_the_limit_new_series_wait_and_known_ones_flow() {
+        let mut stage = Stage::new(&config("", Some(2)));
+        assert!(stage.is_active());
+        let first = batch(&["eth0", "eth1"]);
+        assert_eq!(sent(&stage.select(&first)).len(), 3);
+        // Two more interfaces: no place for them; the agent's own series is not held
+        // to the limit.
+        let more = batch(&["eth0", "eth1", "eth2", "eth3"]);
+        assert_eq!(
+            sent(&stage.select(&more)),
+            [
+                "node_network_up{device=eth0,job=node}",
+                "node_network_up{device=eth1,job=node}",
+                "sc_agent_build_info{job=node,version=1}",
+            ]
+        );
+        assert_eq!(stage.dropped().limit, 2);
+        // eth0 and eth1 go; their places free once they have been missing long
+        // enough, and only then.
+        let later = batch(&["eth2", "eth3"]);
+        for _ in 0..FORGET_AFTER_CYCLES {
+            assert_eq!(sent(&stage.select(&later)).len(), 1);
+        }
+        assert_eq!(sent(&stage.select(&later)).len(), 3);
+        assert_eq!(
+            stage.dropped().limit,
+            2 + 2 * u64::from(FORGET_AFTER_CYCLES)
+        );
+    }
+
+    #[test]
+    fn the_limit_counts_series_after_relabeling() {
+        // Rules that make every interface one series leave room for the rest.
+        let mut stage = Stage::new(&config("- {regex: device, action: labeldrop}", Some(1)));
+        let batch = batch(&["eth0", "eth1", "eth2"]);
+        assert_eq!(
+            sent(&stage.select(&batch)),
+            [
+                "node_network_up{job=node}",
+                "sc_agent_build_info{job=node,version=1}"
+            ]
+        );
+        assert_eq!(
+            stage.dropped(),
+            SeriesDropped {
+                limit: 0,
+                duplicate: 2,
+                invalid: 0
+            }
+        );
+    }
+
+    #[test]
+    fn stdout_writes_what_is_sent() {
+        let mut stage = Stage::new(&config(
+            "
+- {source_labels: [device], regex: lo, action: drop}
+- {source_labels: [__name__], regex: 'node_network_(.*)', target_label: __name__, replacement: 'nic_$1'}
+- {source_labels: [__name__], regex: 'sc_agent_.*', action: drop}",
+            None,
+        ));
+        let batch = batch(&["eth0", "lo"]);
+        let mut out = Vec::new();
+        crate::output::text::write_selected(&stage.select(&batch), &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "# HELP node_network_up Up.\n# TYPE node_network_up gauge\n\
+             nic_up{device=\"eth0\",job=\"node\"} 1\n",
+            "a renamed series stays in its family's block; an empty family is left out"
+        );
+    }
+
+    /// The label sets and values of a request, as `a=b,c=d value`.
+    fn request(body: &[u8]) -> Vec<String> {
+        let plain = snap::raw::Decoder::new().decompress_vec(body).unwrap();
+        WriteRequest::decode(&plain[..])
+            .unwrap()
+            .timeseries
+            .iter()
+            .map(|ts| {
+                let labels: Vec<String> = ts
+                    .labels
+                    .iter()
+                    .map(|l| format!("{}={}", l.name, l.value))
+                    .collect();
+                let value = ts.samples[0].value;
+                let value = if value.to_bits() == STALE_NAN {
+                    "stale".to_owned()
+                } else {
+                    value.to_string()
+                };
+                format!("{} {value}", labels.join(","))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn stale_markers_carry_the_labels_that_were_sent() {
+        let mut stage = Stage::new(&config(
+            "
+- {source_labels: [device], target_label: nic}
+- {regex: 'device|job', action: labeldrop}
+- {source_labels: [__name__], regex: 'sc_agent_.*', action: drop}",
+            None,
+        ));
+        let mut encoder = Encoder::new();
+        let first = batch(&["eth0", "eth1"]);
+        let body = encoder
+            .encode_selected(&stage.select(&first))
+            .unwrap()
+            .body
+            .to_vec();
+        assert_eq!(
+            request(&body),
+            [
+                "__name__=node_network_up,nic=eth0 1",
+                "__name__=node_network_up,nic=eth1 1"
+            ]
+        );
+        let second = batch(&["eth0"]);
+        let body = encoder
+            .encode_selected(&stage.select(&second))
+            .unwrap()
+            .body
+            .to_vec();
+        assert_eq!(
+            request(&body),
+            [
+                "__name__=node_network_up,nic=eth0 1",
+                "__name__=node_network_up,nic=eth1 stale"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_reload_applies_new_rules_and_a_new_limit() {
+        let mut stage = Stage::new(&config(
+            "- {source_labels: [device], regex: lo, action: drop}",
+            None,
+        ));
+        let batch = batch(&["eth0", "lo"]);
+        assert_eq!(sent(&stage.select(&batch)).len(), 2);
+        stage.configure(&config(
+            "- {source_labels: [device], regex: eth0, action: drop}",
+            Some(1),
+        ));
+        assert_eq!(
+            sent(&stage.select(&batch)),
+            [
+                "node_network_up{device=lo,job=node}",
+                "sc_agent_build_info{job=node,version=1}"
+            ]
+        );
+        stage.configure(&RemoteWriteConfig::default());
+        assert!(!stage.is_active());
+        assert_eq!(sent(&stage.select(&batch)).len(), 3);
+    }
+}
