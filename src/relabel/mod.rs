@@ -38,6 +38,9 @@
 //! - [`Relabeler`] does not send a series that the rules leave without a valid
 //!   `__name__` ([`Outcome::Invalid`]); Prometheus would send it and have the whole
 //!   request refused.
+//! - [`Stage`] sends only the first of the series that the rules make equal, and
+//!   counts the others; Prometheus would send them all, and the receiver refuse the
+//!   whole request for the repeated series.
 //!
 //! Input labels with an empty value are left out before the rules run, as a scrape
 //! never produces them and the encoder drops them.

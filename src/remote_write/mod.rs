@@ -1,11 +1,11 @@
 //! Delivery with Prometheus remote write 1.0: encode, queue, send, retry.
 //!
 //! ```text
-//!  loop thread (every tick)                      sender thread (one, 256 KiB stack)
-//!  collect ─▶ self-metrics ─▶ encode+snappy ─▶ ┌───────┐ ─▶ POST (http, kept-alive) ─▶ 2xx: done
-//!                                              │ queue │ ◀─ 5xx/429/3xx/network: back to
-//!                              Mutex+Condvar   └───────┘    the front, wait (backoff)
-//!                                                            other 4xx: dropped, counted
+//!  loop thread (every tick)                                 sender thread (one, 256 KiB stack)
+//!  collect ─▶ self-metrics ─▶ relabel ─▶ encode+snappy ─▶ ┌───────┐ ─▶ POST (http, kept-alive) ─▶ 2xx: done
+//!                                                         │ queue │ ◀─ 5xx/429/3xx/network: back to
+//!                                         Mutex+Condvar   └───────┘    the front, wait (backoff)
+//!                                                                       other 4xx: dropped, counted
 //! ```
 //!
 //! **Why a sender thread** (the original design drew one thread for everything): a
