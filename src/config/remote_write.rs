@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Delivery settings. Every field has a default; they matter only with an
-/// `ingestor_endpoint`.
+/// `ingestor_endpoint`, but for `write_relabel_configs` and `max_series`, which
+/// apply to stdout too (it shows what a push would send).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RemoteWriteConfig {

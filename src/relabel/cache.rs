@@ -42,7 +42,9 @@ pub struct Limits {
     /// An entry is forgotten at the end of the `max_idle_cycles`-th cycle in a row
     /// that did not use it.
     pub max_idle_cycles: u32,
-    /// The most entries kept; more series are relabeled each time they come.
+    /// The most entries kept; more series are relabeled each time they come. An
+    /// entry takes about 400 bytes (5,000 node_exporter-like series, 20 rules), so
+    /// the default bounds the cache near 20 MB, for 50,000 series.
     pub max_series: usize,
 }
 

@@ -8,7 +8,10 @@
 //!    `__name__` left), unchanged, or relabeled;
 //! 2. the duplicate check: a series whose labels, after relabeling, are those of a
 //!    series already sent this cycle is left out (a receiver refuses the whole
-//!    request for a repeated series), counted as `duplicate`;
+//!    request for a repeated series), counted as `duplicate`. Label sets are
+//!    compared by their 64-bit fingerprints ([`super::Applied::fingerprint`]): a
+//!    collision (one pair in 2^64, not craftable without the per-process key)
+//!    would leave one series out as a repeat, as the batch's own repeat check does;
 //! 3. the series limit ([`SeriesLimit`], `remote_write.max_series`): a series never
 //!    seen before with no place left is left out, counted as `limit`. The agent's
 //!    own `sc_agent_*` series are never held to it.
@@ -242,6 +245,8 @@ fn copy(labels: Labels<'_>, text: &mut String, ends: &mut Vec<usize>) -> Decisio
             start,
             ends: (first, last),
         },
+        // Past 4 GiB of relabeled text in one cycle, more than a batch (whose own
+        // offsets are 32-bit) can hold the labels of.
         _ => Decision::Skip,
     }
 }
