@@ -655,6 +655,30 @@ mod tests {
     }
 
     #[test]
+    fn own_labels_positions_and_generations() {
+        let mut batch = Batch::new();
+        let generation = batch.common_generation();
+        batch.set_common_labels(pairs(&[("job", "node")]));
+        assert_eq!(batch.common_generation(), generation + 1);
+        batch.set_common_labels(pairs(&[("job", "node")]));
+        assert_eq!(batch.common_generation(), generation + 1, "the same labels");
+        batch.begin(0);
+        batch.family("a", "h", Kind::Gauge).sample(&[], 1.0);
+        batch
+            .family("b", "h", Kind::Gauge)
+            .sample(&[("z", "1"), ("m", "2")], 2.0)
+            .sample(&[], 3.0);
+        let families: Vec<_> = batch.families().collect();
+        assert_eq!(
+            (families[0].positions(), families[1].positions()),
+            (0..1, 1..3)
+        );
+        let b = families[1].series().next().unwrap();
+        assert_eq!(b.own_labels().collect::<Vec<_>>(), [("m", "2"), ("z", "1")]);
+        assert_eq!(families[0].series().next().unwrap().own_labels().count(), 0);
+    }
+
+    #[test]
     fn own_label_shadows_common_label() {
         let mut batch = Batch::new();
         batch.set_common_labels(pairs(&[("device", "common"), ("job", "node")]));

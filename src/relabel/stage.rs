@@ -25,7 +25,7 @@
 //! and the text of series relabeled without being cached are buffers kept from
 //! cycle to cycle.
 
-use super::cache::{Outcome, Prehashed, Relabeler};
+use super::cache::{Limits, Outcome, Prehashed, Relabeler};
 use super::limit::SeriesLimit;
 use super::Labels;
 use crate::batch::{self, Batch, FamilyRef, Kind, SeriesRef, NAME_LABEL};
@@ -103,8 +103,13 @@ pub struct Stage {
 
 impl Stage {
     pub fn new(config: &RemoteWriteConfig) -> Self {
+        Stage::with_limits(config, Limits::default())
+    }
+
+    /// A stage whose cache of outcomes keeps what `limits` says.
+    pub fn with_limits(config: &RemoteWriteConfig, limits: Limits) -> Self {
         Stage {
-            relabeler: Relabeler::new(config.write_relabel_configs.clone()),
+            relabeler: Relabeler::with_limits(config.write_relabel_configs.clone(), limits),
             limit: config.max_series.map(SeriesLimit::new),
             sent: HashSet::default(),
             decisions: Vec::new(),
@@ -477,6 +482,32 @@ mod tests {
             assert_eq!(stage.dropped().duplicate, 2 * round, "once per batch");
         }
         assert_eq!((stage.dropped().limit, stage.dropped().invalid), (0, 0));
+    }
+
+    #[test]
+    fn series_relabeled_past_the_cache_are_sent_as_relabeled() {
+        // A cache of one: the other series are relabeled each cycle and their labels
+        // copied for the writers.
+        let limits = Limits {
+            max_idle_cycles: 10,
+            max_series: 1,
+        };
+        let rules =
+            "- {source_labels: [device], target_label: nic}\n- {regex: device, action: labeldrop}";
+        let mut stage = Stage::with_limits(&config(rules, None), limits);
+        let batch = batch(&["eth0", "eth1", "eth2"]);
+        for _ in 0..2 {
+            assert_eq!(
+                sent(&stage.select(&batch)),
+                [
+                    "node_network_up{job=node,nic=eth0}",
+                    "node_network_up{job=node,nic=eth1}",
+                    "node_network_up{job=node,nic=eth2}",
+                    "sc_agent_build_info{job=node,version=1}",
+                ]
+            );
+        }
+        assert_eq!(stage.relabeler.len(), 1);
     }
 
     #[test]
