@@ -203,10 +203,7 @@ fn past_max_series_new_series_are_left_out_and_counted() {
     let receiver = Receiver::start(|_| Reply::ok());
     let path = dir.write(
         "limit.yaml",
-        &config(
-            Some(&receiver.url()),
-            "max_series: 20\nspool: {directory: ''}\n",
-        ),
+        &config(Some(&receiver.url()), "max_series: 20\n"),
     );
     let agent = Agent::spawn(&["--config", path.to_str().unwrap()], &[]);
     receiver.wait_for(WAIT, "a batch reporting dropped series", |requests| {
@@ -269,7 +266,7 @@ fn a_reload_applies_new_rules_and_a_bad_config_keeps_them() {
             "reload.yaml",
             &config(
                 Some(&receiver.url()),
-                &format!("spool: {{directory: ''}}\nwrite_relabel_configs:\n- {rule}\n"),
+                &format!("write_relabel_configs:\n- {rule}\n"),
             ),
         )
     };
