@@ -9,6 +9,10 @@
 //! - for each collector of the table alone (`--per-collector`), those off by default
 //!   too, with that config's paths.
 //!
+//! The config's `remote_write.write_relabel_configs` and `max_series` apply, as in the
+//! agent: the relabel stage runs between collecting and encoding, and its CPU is
+//! part of `encode_cpu_us`.
+//!
 //! ```text
 //! cargo bench --bench cycle_cost -- [--cycles N] [--config PATH] [--floor LIST] [--per-collector]
 //! ```
@@ -24,6 +28,7 @@ use nix::time::{clock_gettime, ClockId};
 use sc_agent::batch::Batch;
 use sc_agent::collector::{Registry, TABLE};
 use sc_agent::config::Config;
+use sc_agent::relabel::Stage;
 use sc_agent::remote_write::encode::Encoder;
 use std::io::Read;
 use std::path::PathBuf;
@@ -46,6 +51,7 @@ fn cpu_time() -> Duration {
 struct Pipeline {
     registry: Registry,
     batch: Batch,
+    relabel: Stage,
     encoder: Encoder,
 }
 
@@ -71,6 +77,7 @@ impl Pipeline {
         Pipeline {
             registry: Registry::new(config),
             batch,
+            relabel: Stage::new(&config.remote_write),
             encoder: Encoder::new(),
         }
     }
@@ -80,11 +87,12 @@ impl Pipeline {
         self.registry.collect(&mut self.batch);
     }
 
-    /// Encodes and compresses the batch as the last collect left it.
+    /// Relabels, encodes and compresses the batch as the last collect left it.
     fn encode(&mut self) -> Result<Encoded, String> {
+        let selected = self.relabel.select(&self.batch);
         let encoded = self
             .encoder
-            .encode(&self.batch)
+            .encode_selected(&selected)
             .map_err(|e| format!("encoding a batch: {e}"))?;
         Ok(Encoded {
             samples: encoded.samples,

@@ -1,7 +1,9 @@
 //! CPU and memory of `write_relabel_configs`: 20 rules over 5,000 series, once cold
 //! (every series relabeled) and then cached (every series found in the cache), timed
-//! with CLOCK_PROCESS_CPUTIME_ID. A counting allocator gives the cache's heap and
-//! checks that a cached cycle allocates nothing.
+//! with CLOCK_PROCESS_CPUTIME_ID; then the delivery side of a whole cycle (fill the
+//! batch, the relabel stage, encode) without and with the rules. A counting
+//! allocator gives the cache's heap and checks that a steady cycle allocates
+//! nothing.
 //!
 //! ```text
 //! cargo bench --bench relabel_cost -- --cycles 1000
@@ -9,7 +11,9 @@
 
 use nix::time::{clock_gettime, ClockId};
 use sc_agent::batch::{Batch, Kind};
-use sc_agent::relabel::{Outcome, Relabeler, Rules};
+use sc_agent::config::RemoteWriteConfig;
+use sc_agent::relabel::{Outcome, Relabeler, Rules, Selected, Stage};
+use sc_agent::remote_write::encode::Encoder;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -154,13 +158,15 @@ fn cpu_time() -> Duration {
         .unwrap_or_default()
 }
 
-/// One cycle: every series through the relabeler, its labels read as an encoder
-/// would. Returns the number of labels read, so that nothing is optimized away.
+/// One cycle of the relabeler alone: every series through it, its labels read as
+/// an encoder would. Returns the number of label bytes read, so that nothing is
+/// optimized away.
 fn cycle(batch: &Batch, relabeler: &mut Relabeler) -> usize {
     let mut read = 0;
+    relabeler.begin(batch);
     for family in batch.families() {
-        for series in family.series() {
-            read += match relabeler.apply(series.labels_with_name()) {
+        for (position, series) in family.positions().zip(family.series()) {
+            read += match relabeler.apply(position, &series).outcome {
                 Outcome::Relabeled(labels) => labels.map(|(n, v)| n.len() + v.len()).sum(),
                 Outcome::Unchanged => series
                     .labels_with_name()
@@ -188,6 +194,17 @@ fn read_only(batch: &Batch) -> usize {
     read
 }
 
+/// The mean CPU time of `cycles` runs of `run`, and the allocations they made.
+fn measure(cycles: usize, mut run: impl FnMut() -> usize) -> (Duration, usize) {
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let start = cpu_time();
+    for _ in 0..cycles {
+        std::hint::black_box(run());
+    }
+    let spent = (cpu_time() - start) / cycles as u32;
+    (spent, ALLOCATIONS.load(Ordering::Relaxed) - allocations)
+}
+
 fn main() {
     let mut cycles = 1000usize;
     let mut args = std::env::args().skip(1);
@@ -206,6 +223,9 @@ fn main() {
     let mut batch = Batch::new();
     fill(&mut batch);
     println!("{} series, {} rules", batch.len(), rules.len());
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let series_count = batch.len();
+    let per_series = |d: Duration| d.as_nanos() as f64 / series_count as f64;
 
     // Cold: a fresh relabeler each time, so that every series runs the rules.
     let cold_runs = 20;
@@ -222,53 +242,96 @@ fn main() {
     let mut relabeler = Relabeler::new(rules.clone());
     cycle(&batch, &mut relabeler);
     let heap = LIVE_BYTES.load(Ordering::Relaxed) - before;
-    let (mut sent, mut dropped) = (0, 0);
-    for family in batch.families() {
-        for series in family.series() {
-            match relabeler.apply(series.labels_with_name()) {
-                Outcome::Dropped | Outcome::Invalid => dropped += 1,
-                _ => sent += 1,
-            }
-        }
-    }
+    let (cached, cached_allocations) = measure(cycles, || cycle(&batch, &mut relabeler));
+    let (floor, _) = measure(cycles, || read_only(&batch));
 
-    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
-    let start = cpu_time();
-    for _ in 0..cycles {
-        std::hint::black_box(cycle(&batch, &mut relabeler));
+    // The delivery side of a cycle: the batch as collected (5,000 series written by
+    // `fill`, a stand-in for collecting, far cheaper than reading /proc), then the
+    // relabel stage and the encoder, as remote write runs them.
+    let (filled, _) = measure(cycles, || {
+        fill(&mut batch);
+        batch.len()
+    });
+    let mut encoder = Encoder::new();
+    for _ in 0..3 {
+        let _ = encoder.encode_selected(&Selected::all(&batch));
     }
-    let cached = (cpu_time() - start) / cycles as u32;
-    let cached_allocations = ALLOCATIONS.load(Ordering::Relaxed) - allocations;
-
-    let start = cpu_time();
-    for _ in 0..cycles {
-        std::hint::black_box(read_only(&batch));
+    let (encode_all, encode_allocations) = measure(cycles, || {
+        encoder
+            .encode_selected(&Selected::all(&batch))
+            .map_or(0, |e| e.samples)
+    });
+    let config = RemoteWriteConfig {
+        write_relabel_configs: rules.clone(),
+        ..RemoteWriteConfig::default()
+    };
+    let mut stage = Stage::new(&config);
+    for _ in 0..3 {
+        let selected = stage.select(&batch);
+        let _ = encoder.encode_selected(&selected);
     }
-    let floor = (cpu_time() - start) / cycles as u32;
+    let (select, select_allocations) = measure(cycles, || {
+        let selected = stage.select(&batch);
+        selected.families().map(|f| f.series().count()).sum()
+    });
+    let (select_encode, select_encode_allocations) = measure(cycles, || {
+        let selected = stage.select(&batch);
+        encoder.encode_selected(&selected).map_or(0, |e| e.samples)
+    });
+    let sent: usize = stage
+        .select(&batch)
+        .families()
+        .map(|f| f.series().count())
+        .sum();
 
-    let per_series = |d: Duration| d.as_nanos() as f64 / batch.len() as f64;
     println!(
-        "outcome: {sent} sent, {dropped} dropped; {} cached",
-        relabeler.len()
-    );
-    println!(
-        "cold:   {:>9.3} ms a cycle ({:.0} ns a series), mean of {cold_runs}",
-        cold.as_secs_f64() * 1e3,
+        "relabeler, cold:   {:>7.3} ms a cycle ({:.0} ns a series), mean of {cold_runs}",
+        ms(cold),
         per_series(cold)
     );
     println!(
-        "cached: {:>9.3} ms a cycle ({:.0} ns a series), mean of {cycles}; {cached_allocations} allocations",
-        cached.as_secs_f64() * 1e3,
+        "relabeler, cached: {:>7.3} ms a cycle ({:.0} ns a series), mean of {cycles}; \
+         {cached_allocations} allocations",
+        ms(cached),
         per_series(cached)
     );
     println!(
-        "floor:  {:>9.3} ms a cycle ({:.0} ns a series): reading the labels without relabeling",
-        floor.as_secs_f64() * 1e3,
+        "floor:             {:>7.3} ms a cycle ({:.0} ns a series): reading the labels \
+         without relabeling",
+        ms(floor),
         per_series(floor)
     );
     println!(
         "cache heap: {heap} B ({:.0} B a series), runs of the rules: {}",
-        heap as f64 / batch.len() as f64,
+        heap as f64 / series_count as f64,
         relabeler.runs()
+    );
+    println!(
+        "fill the batch (collect stand-in): {:>7.3} ms a cycle",
+        ms(filled)
+    );
+    println!(
+        "encode, no rules:        {:>7.3} ms a cycle, {} series; {encode_allocations} allocations",
+        ms(encode_all),
+        series_count
+    );
+    println!(
+        "stage, 20 rules:         {:>7.3} ms a cycle ({:.0} ns a series); {select_allocations} allocations",
+        ms(select),
+        per_series(select)
+    );
+    println!(
+        "stage + encode, 20 rules: {:>6.3} ms a cycle, {sent} series sent; \
+         {select_encode_allocations} allocations",
+        ms(select_encode)
+    );
+    let cycle = filled + encode_all;
+    println!(
+        "the stage is {:.1}% of fill + encode without rules ({:.3} ms); \
+         fill + stage + encode with the rules is {:+.1}% (they drop {} series)",
+        select.as_secs_f64() / cycle.as_secs_f64() * 100.0,
+        ms(cycle),
+        ((filled + select_encode).as_secs_f64() / cycle.as_secs_f64() - 1.0) * 100.0,
+        series_count - sent
     );
 }

@@ -1,11 +1,12 @@
-//! The agent: one cycle is collect → decorate → aggregate → write, and [`run`] paces
-//! cycles on the ticker until a signal says stop.
+//! The agent: one cycle is collect → decorate → aggregate → relabel → write, and
+//! [`run`] paces cycles on the ticker until a signal says stop.
 
 use crate::batch::Batch;
 use crate::collector::Registry;
 use crate::config::{Config, ConfigPath};
 use crate::identity::{self, Identity, VmIdSource};
 use crate::output::Output;
+use crate::relabel::Stage;
 use crate::remote_write::{metrics, RemoteWrite};
 use crate::signals::Signals;
 use crate::ticker::Ticker;
@@ -25,6 +26,9 @@ pub struct Agent {
     /// The remote write queue, sender and counters: queued batches go to the new
     /// endpoint after a reload.
     delivery: RemoteWrite,
+    /// `write_relabel_configs` and `max_series`, with their per-series memory: kept
+    /// across reloads (new rules forget the cached outcomes).
+    relabel: Stage,
     missed_ticks: u64,
     /// Missed ticks since cycles last kept their schedule; logged once per episode.
     behind: u64,
@@ -76,6 +80,7 @@ impl Agent {
         Agent {
             registry: Registry::new(&config),
             output: Output::from_config(&config),
+            relabel: Stage::new(&config.remote_write),
             config_path,
             config,
             batch,
@@ -102,9 +107,11 @@ impl Agent {
             delivery: self.delivery.snapshot(timestamp_ms),
             missed_ticks: self.missed_ticks,
             clock_backward: self.clock.skipped,
+            series_dropped: self.relabel.dropped(),
         };
         metrics::write(&report, &mut self.batch);
-        self.output.write(&self.batch, &mut self.delivery)
+        let selected = self.relabel.select(&self.batch);
+        self.output.write(&selected, &mut self.delivery)
     }
 
     /// Stops delivery: sends what is queued until `shutdown_timeout`, then logs what
@@ -161,6 +168,7 @@ impl Agent {
             .set_common_labels(identity.common_labels(&config));
         self.registry.reconfigure(&config);
         self.delivery.configure(&config);
+        self.relabel.configure(&config.remote_write);
         self.output = Output::from_config(&config);
         self.config = config;
         log::info!("config reloaded");

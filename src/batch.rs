@@ -120,6 +120,9 @@ pub struct Batch {
     series: Vec<Series>,
     labels: Vec<Label>,
     common: Vec<(String, String)>,
+    /// Counts the changes of `common`, so that a cache of series outcomes can tell
+    /// when the same own labels stop meaning the same series.
+    common_generation: u64,
 }
 
 /// The label name Prometheus uses for the metric name.
@@ -134,11 +137,20 @@ impl Batch {
     pub fn set_common_labels(&mut self, mut labels: Vec<(String, String)>) {
         labels.sort();
         labels.dedup_by(|a, b| a.0 == b.0);
-        self.common = labels;
+        if labels != self.common {
+            self.common = labels;
+            self.common_generation += 1;
+        }
     }
 
     pub fn common_labels(&self) -> &[(String, String)] {
         &self.common
+    }
+
+    /// Changes each time [`Batch::set_common_labels`] changes the common labels: a
+    /// series' name and own labels identify it within one generation.
+    pub fn common_generation(&self) -> u64 {
+        self.common_generation
     }
 
     /// Empties the batch for a new cycle stamped `timestamp_ms`, keeping its buffers.
@@ -410,6 +422,11 @@ impl<'a> FamilyRef<'a> {
         self.family.series.is_empty()
     }
 
+    /// The positions of its series among all series of the batch, in order.
+    pub fn positions(&self) -> Range<usize> {
+        self.family.series.start as usize..self.family.series.end as usize
+    }
+
     pub fn series(&self) -> impl Iterator<Item = SeriesRef<'a>> + 'a {
         let batch = self.batch;
         let range = self.family.series.start as usize..self.family.series.end as usize;
@@ -444,6 +461,17 @@ impl<'a> SeriesRef<'a> {
     /// All labels sorted by name, `__name__` included, as remote write wants them.
     pub fn labels_with_name(&self) -> Labels<'a> {
         self.merged(Some(self.name()))
+    }
+
+    /// The series' own labels only, sorted by name: with [`SeriesRef::name`] and the
+    /// batch's [`Batch::common_generation`], what identifies it, read without the
+    /// merge.
+    pub fn own_labels(&self) -> impl Iterator<Item = (&'a str, &'a str)> + Clone + 'a {
+        let batch = self.batch;
+        let range = self.series.labels.start as usize..self.series.labels.end as usize;
+        batch.labels[range]
+            .iter()
+            .map(move |l| (batch.str(l.name), batch.str(l.value)))
     }
 
     fn merged(&self, name: Option<&'a str>) -> Labels<'a> {
@@ -644,6 +672,30 @@ mod tests {
         );
         let without_name: Vec<_> = series.labels().map(|(n, _)| n).collect();
         assert_eq!(without_name, ["Zone", "cpu", "job", "mode", "vm_id"]);
+    }
+
+    #[test]
+    fn own_labels_positions_and_generations() {
+        let mut batch = Batch::new();
+        let generation = batch.common_generation();
+        batch.set_common_labels(pairs(&[("job", "node")]));
+        assert_eq!(batch.common_generation(), generation + 1);
+        batch.set_common_labels(pairs(&[("job", "node")]));
+        assert_eq!(batch.common_generation(), generation + 1, "the same labels");
+        batch.begin(0);
+        batch.family("a", "h", Kind::Gauge).sample(&[], 1.0);
+        batch
+            .family("b", "h", Kind::Gauge)
+            .sample(&[("z", "1"), ("m", "2")], 2.0)
+            .sample(&[], 3.0);
+        let families: Vec<_> = batch.families().collect();
+        assert_eq!(
+            (families[0].positions(), families[1].positions()),
+            (0..1, 1..3)
+        );
+        let b = families[1].series().next().unwrap();
+        assert_eq!(b.own_labels().collect::<Vec<_>>(), [("m", "2"), ("z", "1")]);
+        assert_eq!(families[0].series().next().unwrap().own_labels().count(), 0);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! serde helpers for config values written as text.
+//! serde helpers for config values written as text, and for the paths in their
+//! errors.
 
 use std::fmt;
 
@@ -31,9 +32,49 @@ where
     deserializer.deserialize_str(Visitor { expecting, parse })
 }
 
+/// Joins a field named by a check over a whole mapping to the mapping's path.
+///
+/// A check that needs every field of a mapping (a relabel rule's) runs once the
+/// mapping is read, so the YAML deserializer puts the mapping's path on its error and
+/// the check can only name the field in the message:
+/// `remote_write.write_relabel_configs[2]: regex: ...`. Written as one path, as every
+/// other field error is: `remote_write.write_relabel_configs[2].regex: ...`.
+pub(crate) fn join_field(message: String) -> String {
+    let Some((path, rest)) = message.split_once(": ") else {
+        return message;
+    };
+    let field = rest.split_once(": ").map(|(field, _)| field);
+    let is_field =
+        |f: &str| !f.is_empty() && f.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    match field {
+        Some(field) if path.ends_with(']') && !path.contains(' ') && is_field(field) => {
+            format!("{path}.{rest}")
+        }
+        _ => message,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_named_in_the_message_joins_the_path() {
+        let joined = |m: &str| join_field(m.to_owned());
+        assert_eq!(
+            joined("a.b[2]: target_label: \"0x\" is invalid at line 7 column 3"),
+            "a.b[2].target_label: \"0x\" is invalid at line 7 column 3"
+        );
+        for unchanged in [
+            "a.b[2]: invalid type: string \"x\", expected a relabel rule at line 2",
+            "a.b[0].regex: invalid regular expression: x",
+            "a.b: keep: not a path of a sequence",
+            "a.b[1]: \"x\": quoted",
+            "no colon at all",
+        ] {
+            assert_eq!(joined(unchanged), unchanged);
+        }
+    }
 
     #[derive(Debug)]
     struct Even(u32);

@@ -210,7 +210,7 @@ impl Config {
         if is_empty {
             return Ok(Config::default());
         }
-        serde_yaml::from_str(text).map_err(|e| e.to_string())
+        serde_yaml::from_str(text).map_err(|e| de::join_field(e.to_string()))
     }
 
     /// Applies the `SC_*` environment variables, which win over the file.
@@ -399,6 +399,49 @@ mod tests {
         assert_eq!(
             config.check(),
             Err("collectors.filesystem.mount_timeout: expected a duration above 0s".to_owned())
+        );
+    }
+
+    #[test]
+    fn relabel_rules_name_their_index_field_and_line() {
+        let err = parse_err(
+            "job: x\nremote_write:\n  write_relabel_configs:\n\
+             \x20   - {source_labels: [__name__], regex: 'node_.*', action: keep}\n\
+             \x20   - {target_label: env, replacement: prod}\n\
+             \x20   - source_labels: [device]\n\
+             \x20     target_label: 0x\n",
+        );
+        assert!(
+            err.starts_with(
+                "remote_write.write_relabel_configs[2].target_label: \"0x\" is invalid \
+                 'target_label' for replace action"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("line 6"), "{err}");
+        let err =
+            parse_err("remote_write:\n  write_relabel_configs:\n  - {action: drop, regex: 'a('}\n");
+        assert!(
+            err.starts_with(
+                "remote_write.write_relabel_configs[0].regex: invalid regular expression"
+            ),
+            "{err}"
+        );
+        assert!(err.contains("line 3"), "{err}");
+        let config = Config::from_yaml(
+            "remote_write:\n  max_series: 100\n  write_relabel_configs:\n  - {regex: env, action: labeldrop}\n",
+        )
+        .unwrap();
+        assert_eq!(config.remote_write.max_series, Some(100));
+        assert_eq!(config.remote_write.write_relabel_configs.len(), 1);
+        assert_eq!(Config::from_yaml(&config.to_yaml()), Ok(config));
+        let zero = Config::from_yaml("remote_write: {max_series: 0}\n").unwrap();
+        assert!(zero
+            .check()
+            .unwrap_err()
+            .starts_with("remote_write.max_series: expected a positive"));
+        assert!(
+            parse_err("remote_write: {max_series: -5}\n").starts_with("remote_write.max_series: ")
         );
     }
 

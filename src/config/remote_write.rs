@@ -4,12 +4,14 @@
 
 use super::tls::TlsOptions;
 use super::{Bytes, Millis, Secret};
+use crate::relabel::Rules;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Delivery settings. Every field has a default; they matter only with an
-/// `ingestor_endpoint`.
+/// `ingestor_endpoint`, but for `write_relabel_configs` and `max_series`, which
+/// apply to stdout too (it shows what a push would send).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RemoteWriteConfig {
@@ -58,6 +60,20 @@ pub struct RemoteWriteConfig {
     /// `Authorization` cannot be overridden.
     pub headers: BTreeMap<String, String>,
     pub tls: TlsOptions,
+    /// Prometheus relabel rules (`write_relabel_configs`, Prometheus' fields and
+    /// defaults), applied to the final labels of every series (identity labels and
+    /// the agent's own series included) before it is written, to the endpoint or to
+    /// stdout. Each rule is checked as it is read; an error names its index and
+    /// field. Default: none.
+    #[serde(skip_serializing_if = "Rules::is_empty")]
+    pub write_relabel_configs: Rules,
+    /// The cardinality guard: once this many distinct series (after relabeling)
+    /// are known, a series never seen before is left out and counted
+    /// (`sc_agent_series_dropped_total{reason="limit"}`); known series keep flowing,
+    /// and one not seen for [`crate::relabel::FORGET_AFTER_CYCLES`] cycles frees its
+    /// place. The agent's own `sc_agent_*` series are never left out. Default: off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_series: Option<usize>,
 }
 
 impl Default for RemoteWriteConfig {
@@ -76,6 +92,8 @@ impl Default for RemoteWriteConfig {
             bearer_token: Secret::default(),
             headers: BTreeMap::new(),
             tls: TlsOptions::default(),
+            write_relabel_configs: Rules::default(),
+            max_series: None,
         }
     }
 }
@@ -279,6 +297,13 @@ impl RemoteWriteConfig {
         }
         for (name, value) in &self.headers {
             check_header(name, value).map_err(|e| format!("remote_write.headers: {e}"))?;
+        }
+        if self.max_series == Some(0) {
+            return Err(
+                "remote_write.max_series: expected a positive number of series (or no \
+                 field for no limit)"
+                    .to_owned(),
+            );
         }
         Ok(())
     }

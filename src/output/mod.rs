@@ -2,8 +2,8 @@
 
 pub mod text;
 
-use crate::batch::Batch;
 use crate::config::Config;
+use crate::relabel::Selected;
 use crate::remote_write::RemoteWrite;
 use std::io::{self, Write};
 
@@ -24,11 +24,12 @@ impl Output {
         }
     }
 
-    pub fn write(&mut self, batch: &Batch, remote: &mut RemoteWrite) -> io::Result<()> {
+    /// Writes what the relabel stage selected of the cycle's batch.
+    pub fn write(&mut self, batch: &Selected<'_>, remote: &mut RemoteWrite) -> io::Result<()> {
         match self {
             Output::Stdout { buf } => {
                 buf.clear();
-                text::write(batch, buf);
+                text::write_selected(batch, buf);
                 let mut stdout = io::stdout().lock();
                 stdout.write_all(buf)?;
                 stdout.flush()

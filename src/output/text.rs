@@ -1,13 +1,21 @@
 //! Prometheus text exposition format 0.0.4, as node_exporter serves it.
 
 use crate::batch::Batch;
+use crate::relabel::Selected;
 use std::io::Write;
 
 /// Appends the batch to `out`: per family a HELP and a TYPE line, then its series
 /// (a histogram's or summary's under their own names: `_bucket`, `_sum`, `_count`).
 /// Families without series are left out, as node_exporter leaves them out.
 pub fn write(batch: &Batch, out: &mut Vec<u8>) {
-    for family in batch.families().filter(|f| !f.is_empty()) {
+    write_selected(&Selected::all(batch), out);
+}
+
+/// [`write`] for what the relabel stage decided: the series sent, with their labels
+/// as sent. A series that relabeling renamed is written under its new name in its
+/// family's block (the text format takes it; its HELP and TYPE stay the family's).
+pub fn write_selected(selected: &Selected<'_>, out: &mut Vec<u8>) {
+    for family in selected.families().filter(|f| !f.is_empty()) {
         let name = family.name();
         out.extend_from_slice(b"# HELP ");
         out.extend_from_slice(name.as_bytes());

@@ -6,6 +6,9 @@
 //! `UnmarshalYAML`, with the same error texts). [`Rules::process`] is Prometheus'
 //! `relabel.Process`. [`Relabeler`] runs the rules once per distinct series and
 //! remembers the outcome, since an agent sends nearly the same series every cycle.
+//! [`Stage`] is the cycle's step between the batch and its writers: the rules, then
+//! the duplicate check, then the series limit (`remote_write.max_series`,
+//! [`SeriesLimit`]); [`Selected`] is the batch as the writers read it.
 //!
 //! # What differs from Prometheus
 //!
@@ -35,21 +38,28 @@
 //! - [`Relabeler`] does not send a series that the rules leave without a valid
 //!   `__name__` ([`Outcome::Invalid`]); Prometheus would send it and have the whole
 //!   request refused.
+//! - [`Stage`] sends only the first of the series that the rules make equal, and
+//!   counts the others; Prometheus would send them all, and the receiver refuse the
+//!   whole request for the repeated series.
 //!
 //! Input labels with an empty value are left out before the rules run, as a scrape
 //! never produces them and the encoder drops them.
 
 mod cache;
+mod limit;
 mod md5;
 mod process;
 mod regex;
 mod rule;
+mod stage;
 mod syntax;
 mod template;
 
-pub use cache::{Labels, Limits, Outcome, Relabeler};
+pub use cache::{Applied, Labels, Limits, Outcome, Relabeler};
+pub use limit::{SeriesLimit, FORGET_AFTER_CYCLES};
 pub use regex::Regex;
 pub use rule::{Action, Rule, DEFAULT_REPLACEMENT, DEFAULT_SEPARATOR};
+pub use stage::{Selected, SelectedFamily, Sent, SentLabels, SeriesDropped, Stage};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -20,7 +20,8 @@
 //! cycle's one timestamp.
 
 use super::stale::{LastSeries, STALE_NAN};
-use crate::batch::{Batch, SeriesRef};
+use crate::batch::Batch;
+use crate::relabel::{Selected, Sent};
 
 /// Field tags: `(field number << 3) | wire type`.
 const TAG_TIMESERIES: u8 = 1 << 3 | 2;
@@ -67,7 +68,7 @@ fn sample_len(timestamp_ms: i64) -> usize {
     1 + 8 + 1 + varint_len(timestamp_ms as u64)
 }
 
-fn labels<'a>(series: &SeriesRef<'a>) -> impl Iterator<Item = (&'a str, &'a str)> {
+fn labels<'a>(series: &Sent<'a>) -> impl Iterator<Item = (&'a str, &'a str)> {
     series
         .labels_with_name()
         .filter(|(_, value)| !value.is_empty())
@@ -77,6 +78,16 @@ fn labels<'a>(series: &SeriesRef<'a>) -> impl Iterator<Item = (&'a str, &'a str)
 /// series `last` had that `batch` lacks; returns the number of samples and, of
 /// them, stale markers. `last` then holds `batch`'s series.
 pub fn write_request(batch: &Batch, out: &mut Vec<u8>, last: &mut LastSeries) -> (usize, usize) {
+    write_selected(&Selected::all(batch), out, last)
+}
+
+/// [`write_request`] for what the relabel stage decided: the series sent, with
+/// their labels as sent, so that `last` (and the stale markers) hold those.
+pub fn write_selected(
+    batch: &Selected<'_>,
+    out: &mut Vec<u8>,
+    last: &mut LastSeries,
+) -> (usize, usize) {
     let timestamp = batch.timestamp_ms();
     let sample = sample_len(timestamp);
     let mut samples = 0;
@@ -179,8 +190,13 @@ impl Encoder {
     /// last batch it lacks. Fails only for a request above snappy's 4 GiB block
     /// limit, which a cycle never reaches.
     pub fn encode(&mut self, batch: &Batch) -> Result<Encoded<'_>, snap::Error> {
+        self.encode_selected(&Selected::all(batch))
+    }
+
+    /// [`Encoder::encode`] for what the relabel stage decided.
+    pub fn encode_selected(&mut self, batch: &Selected<'_>) -> Result<Encoded<'_>, snap::Error> {
         self.proto.clear();
-        let (samples, stale) = write_request(batch, &mut self.proto, &mut self.last);
+        let (samples, stale) = write_selected(batch, &mut self.proto, &mut self.last);
         self.compress(samples, stale)
     }
 

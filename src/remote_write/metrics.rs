@@ -8,6 +8,7 @@
 use super::client::Reason;
 use super::Snapshot;
 use crate::batch::{Batch, Kind};
+use crate::relabel::SeriesDropped;
 
 /// The figures one cycle reports.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -16,6 +17,8 @@ pub struct Report {
     pub missed_ticks: u64,
     /// Cycles skipped because the wall clock was not past the last batch's timestamp.
     pub clock_backward: u64,
+    /// Series the relabel stage left out, by reason.
+    pub series_dropped: SeriesDropped,
 }
 
 /// What every family written here starts with: names no collector may write.
@@ -29,6 +32,9 @@ pub const DROP_REASONS: [&str; 5] = [
     "too_old",
     "spool_full",
 ];
+
+/// Reasons a series is left out of a batch, as `sc_agent_series_dropped_total{reason}`.
+pub const SERIES_DROP_REASONS: [&str; 3] = ["limit", "duplicate", "invalid"];
 
 /// Reasons of `sc_agent_spool_errors_total{reason}`, all written from the start.
 pub const SPOOL_ERROR_REASONS: [&str; 5] = ["full", "read_only", "permission", "missing", "io"];
@@ -75,6 +81,18 @@ pub fn write(report: &Report, out: &mut Batch) {
     ];
     for (reason, count) in DROP_REASONS.into_iter().zip(counts) {
         dropped.sample(&[("reason", reason)], count as f64);
+    }
+    let mut series_dropped = out.family(
+        "sc_agent_series_dropped_total",
+        "Series left out of a batch, once per batch, by reason: limit (new series past \
+         remote_write.max_series), duplicate (the labels of an earlier series of the batch \
+         after relabeling), invalid (relabeling left no valid __name__).",
+        Kind::Counter,
+    );
+    let series = &report.series_dropped;
+    let counts = [series.limit, series.duplicate, series.invalid];
+    for (reason, count) in SERIES_DROP_REASONS.into_iter().zip(counts) {
+        series_dropped.sample(&[("reason", reason)], count as f64);
     }
     out.family(
         "sc_agent_queue_bytes",
@@ -186,6 +204,11 @@ mod tests {
             },
             missed_ticks: 1,
             clock_backward: 4,
+            series_dropped: SeriesDropped {
+                limit: 9,
+                duplicate: 2,
+                invalid: 0,
+            },
         };
         let mut batch = Batch::new();
         batch.begin(0);
@@ -213,6 +236,9 @@ mod tests {
             "sc_agent_spool_records_dropped_total{reason=\"corrupt\"} 1\n",
             "sc_agent_spool_errors_total{reason=\"full\"} 5\n",
             "sc_agent_spool_errors_total{reason=\"io\"} 0\n",
+            "# TYPE sc_agent_series_dropped_total counter\nsc_agent_series_dropped_total{reason=\"limit\"} 9\n",
+            "sc_agent_series_dropped_total{reason=\"duplicate\"} 2\n",
+            "sc_agent_series_dropped_total{reason=\"invalid\"} 0\n",
         ] {
             assert!(text.contains(line), "{line}\n---\n{text}");
         }

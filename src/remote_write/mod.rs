@@ -1,11 +1,11 @@
 //! Delivery with Prometheus remote write 1.0: encode, queue, send, retry.
 //!
 //! ```text
-//!  loop thread (every tick)                      sender thread (one, 256 KiB stack)
-//!  collect ─▶ self-metrics ─▶ encode+snappy ─▶ ┌───────┐ ─▶ POST (http, kept-alive) ─▶ 2xx: done
-//!                                              │ queue │ ◀─ 5xx/429/3xx/network: back to
-//!                              Mutex+Condvar   └───────┘    the front, wait (backoff)
-//!                                                            other 4xx: dropped, counted
+//!  loop thread (every tick)                                 sender thread (one, 256 KiB stack)
+//!  collect ─▶ self-metrics ─▶ relabel ─▶ encode+snappy ─▶ ┌───────┐ ─▶ POST (http, kept-alive) ─▶ 2xx: done
+//!                                                         │ queue │ ◀─ 5xx/429/3xx/network: back to
+//!                                         Mutex+Condvar   └───────┘    the front, wait (backoff)
+//!                                                                       other 4xx: dropped, counted
 //! ```
 //!
 //! **Why a sender thread** (the original design drew one thread for everything): a
@@ -68,8 +68,8 @@ pub mod tls;
 
 pub use backoff::{parse_retry_after, Backoff, RETRY_AFTER_CAP};
 
-use crate::batch::Batch;
 use crate::config::Config;
+use crate::relabel::Selected;
 use backlog::Backlog;
 use client::{Reason, Target};
 use queue::{Dropped, QueuedBatch};
@@ -356,10 +356,11 @@ impl RemoteWrite {
         }
     }
 
-    /// Encodes `batch` (with stale markers for the series of the last batch it
-    /// lacks) and queues it for the sender. Never waits on the network.
-    pub fn push(&mut self, batch: &Batch) {
-        let encoded = match self.encoder.encode(batch) {
+    /// Encodes `batch` (the series the relabel stage selected, with stale markers
+    /// for the series of the last batch it lacks) and queues it for the sender.
+    /// Never waits on the network.
+    pub fn push(&mut self, batch: &Selected<'_>) {
+        let encoded = match self.encoder.encode_selected(batch) {
             Ok(encoded) => encoded,
             Err(e) => {
                 log::error!("cannot compress the batch: {e}");
