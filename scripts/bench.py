@@ -50,7 +50,39 @@ BUDGETS = {
     "netdev_netclass_ms": 2.0,
     # CPU per series of the largest fixture host against the smallest, either way.
     "per_series_spread": 1.5,
+    # A steady ~5,000-series host with RELABEL_RULES against none: CPU per cycle.
+    "relabel_ratio": 1.10,
 }
+
+# Twenty write_relabel_configs of the kinds fleets write (drops by name and device,
+# renames, labelmap, hashmod, case, equality, labeldrop), written so that what is
+# sent stays the same: nothing dropped, no label added for good (the scratch label
+# is dropped again), replacements that write back what was there. The two runs then
+# encode and send the same series and the ratio is the cost of relabeling alone;
+# rules that add a label to every series also make every request bigger, which is
+# the cost of the bigger series, not of relabeling.
+RELABEL_RULES = r"""
+- {source_labels: [__name__], regex: 'node_scrape_nothing_.*', action: drop}
+- {source_labels: [__name__], regex: 'node_nothing_guest_seconds_total', action: drop}
+- {source_labels: [__name__], regex: '.+', action: keep}
+- {source_labels: [device], regex: 'veth_nothing.*|docker_nothing.*', action: drop}
+- {source_labels: [__name__, device], regex: 'node_network_.*;nothing', action: drop}
+- {source_labels: [instance], regex: '([^.]+)\.nothing\..*', target_label: instance, replacement: '$1'}
+- {source_labels: [job], regex: '(.+)', target_label: job, replacement: '$1'}
+- {source_labels: [vm_id], regex: '(.+)', target_label: vm_id, replacement: '${1}'}
+- {regex: '__meta_(.+)', action: labelmap}
+- {source_labels: [instance], target_label: __tmp_shard, modulus: 4, action: hashmod}
+- {source_labels: [fstype], regex: '(.+)', target_label: fstype, action: lowercase}
+- {source_labels: [mountpoint], regex: '/nothing', target_label: root_fs, replacement: 'yes'}
+- {source_labels: [job], target_label: job, action: keepequal}
+- {source_labels: [__name__, mode], separator: ':', regex: 'node_cpu_seconds_total:(nothing)', target_label: idle_kind, replacement: '$1'}
+- {source_labels: [device], regex: '(nvme\d+)n\d+p\d+nothing', target_label: controller, replacement: '$1'}
+- {regex: env, action: labeldrop}
+- {regex: __tmp_shard, action: labeldrop}
+- {source_labels: [mode], regex: 'nothing', target_label: busy, replacement: 'yes'}
+- {source_labels: [device], regex: 'eth(\d+)nothing', target_label: port, replacement: '$1'}
+- {source_labels: [__name__], regex: '(node_.*)', target_label: __name__, replacement: '$1'}
+"""
 # RSS may move by a few pages (allocator and kernel bookkeeping) without growing.
 RSS_GROWTH_TOLERANCE = 64 * 1024
 
@@ -675,30 +707,67 @@ def make_fixture_host(root, units):
     return config
 
 
-def per_series_costs(bench, directory, targets):
-    """CPU per cycle and per series on fixture hosts sized for each target series
-    count (sized from two probes: series = fixed + per_unit * units)."""
-    d = Path(directory) / "hosts"
+class FixtureHosts:
+    """Fixture hosts under `directory`, sized by units (n CPUs, disks, interfaces),
+    and the series count of one: series = fixed + per_unit * units, from two probes."""
 
-    def measure(units, cycles):
-        root = d / f"units-{units}"
+    def __init__(self, bench, directory):
+        self.bench, self.dir = bench, Path(directory) / "hosts"
+        one, two = self.measure(1, 1)["samples_per_cycle"], self.measure(2, 1)["samples_per_cycle"]
+        self.fixed, self.per_unit = 2 * one - two, two - one
+
+    def config(self, units):
+        root = self.dir / f"units-{units}"
         if not root.exists():
             make_fixture_host(root, units)
-        figures, _ = cycle_cost(bench, cycles, "--config", root / "config.yaml")
+        return root / "config.yaml"
+
+    def measure(self, units, cycles, config=None):
+        figures, _ = cycle_cost(self.bench, cycles, "--config", config or self.config(units))
         return figures
 
-    one, two = measure(1, 1)["samples_per_cycle"], measure(2, 1)["samples_per_cycle"]
-    fixed, per_unit = 2 * one - two, two - one
+    def units_for(self, series):
+        return max(1, round((series - self.fixed) / self.per_unit))
+
+    def remove(self, units):
+        shutil.rmtree(self.dir / f"units-{units}", ignore_errors=True)
+
+
+def relabel_costs(bench, directory, series=5000, cycles=400, runs=3):
+    """CPU per cycle of a ~`series` fixture host without rules and with RELABEL_RULES,
+    alternating runs; the medians, and the series count."""
+    hosts = FixtureHosts(bench, directory)
+    units = hosts.units_for(series)
+    plain = hosts.config(units)
+    relabeled = plain.with_name("relabeled.yaml")
+    relabeled.write_text(plain.read_text() + "remote_write:\n  write_relabel_configs:\n"
+                         + "".join(f"    {line}\n" for line in RELABEL_RULES.strip().splitlines()))
+    without, with_rules, count = [], [], 0
+    for _ in range(runs):
+        figures = hosts.measure(units, cycles, plain)
+        without.append(figures["cycle_cpu_us"])
+        count = int(figures["samples_per_cycle"])
+        with_rules.append(hosts.measure(units, cycles, relabeled)["cycle_cpu_us"])
+    hosts.remove(units)
+    return statistics.median(without), statistics.median(with_rules), count
+
+
+def per_series_costs(bench, directory, targets):
+    """CPU per cycle and per series on fixture hosts sized for each target series
+    count."""
+    hosts = FixtureHosts(bench, directory)
+    fixed, per_unit = hosts.fixed, hosts.per_unit
+    measure = hosts.measure
     rows = []
     for target in targets:
-        units = max(1, round((target - fixed) / per_unit))
+        units = hosts.units_for(target)
         # About 2 million samples per size: 5,000 cycles of 400, 40 of 50,000.
         cycles = max(40, min(5000, 2_000_000 // max(target, 1)))
         figures = measure(units, cycles)
         rows.append({"units": units, "series": int(figures["samples_per_cycle"]),
                      "cycle_us": figures["cycle_cpu_us"], "ns_per_series": figures["cpu_ns_per_sample"],
                      "cycles": cycles})
-        shutil.rmtree(d / f"units-{units}", ignore_errors=True)
+        hosts.remove(units)
     return rows, fixed, per_unit
 
 
@@ -720,10 +789,10 @@ def main():
                         help="series counts of the fixture hosts")
     parser.add_argument("--only", default="",
                         help="comma-separated parts to run: size, floor, memory, start, side, "
-                             "netns, series, collectors (default: all)")
+                             "netns, series, relabel, collectors (default: all)")
     args = parser.parse_args()
     parts = set(filter(None, args.only.split(","))) or {
-        "size", "floor", "memory", "start", "side", "netns", "series", "collectors"}
+        "size", "floor", "memory", "start", "side", "netns", "series", "relabel", "collectors"}
 
     failed = []
 
@@ -862,6 +931,17 @@ def main():
             report(f"CPU per series, {rows[0]['series']} -> {rows[-1]['series']}: "
                    "largest / smallest (budget 1.5)", f"{spread:.2f}",
                    spread <= BUDGETS["per_series_spread"])
+
+        if "relabel" in parts:
+            print()
+            without, with_rules, count = relabel_costs(args.cycle_cost, directory)
+            print(f"write_relabel_configs: {len(RELABEL_RULES.strip().splitlines())} rules "
+                  f"(dropping nothing) on a fixture host of {count} series, median of 3")
+            report("  CPU per cycle without rules", f"{without / 1000:.2f} ms")
+            report("  CPU per cycle with the rules", f"{with_rules / 1000:.2f} ms")
+            ratio = with_rules / without
+            report("relabeling, with / without (budget 1.10)", f"{ratio:.3f}",
+                   ratio <= BUDGETS["relabel_ratio"])
 
         if "collectors" in parts:
             print()

@@ -15,6 +15,8 @@
 #   interfaces         netdev and netclass per cycle with 200 veth interfaces, in a
 #                      network namespace made for the run
 #   series             CPU per series on fixture hosts of 400 to 50,000 series
+#   relabel            CPU per cycle of a 5,000-series fixture host with 20 write_relabel_configs
+#                      against none
 #   collectors         CPU per cycle of each collector alone on this machine
 #
 #   scripts/bench.sh [--cycles N] [--interval DURATION] [--side-cycles N]
