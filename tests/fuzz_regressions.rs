@@ -4,7 +4,9 @@
 //! `tests/fuzz_regressions/<target>/`. A crash found by `scripts/fuzz.sh` is copied
 //! there (and fixed) so it can never come back.
 
-use sc_agent_testkit::fuzz::{collectors, config, dbus, duration, encode, exposition, netlink};
+use sc_agent_testkit::fuzz::{
+    collectors, config, dbus, duration, encode, exposition, netlink, relabel,
+};
 
 use std::path::Path;
 
@@ -85,4 +87,21 @@ fn dbus_inputs() {
 #[test]
 fn netlink_inputs() {
     replay("netlink", netlink::run);
+}
+
+#[test]
+fn relabel_inputs() {
+    replay("relabel", relabel::run);
+}
+
+/// The relabel seeds load their rules and run them: a seed the loader refuses would
+/// seed nothing.
+#[test]
+fn relabel_seeds_reach_the_rules() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/relabel");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        assert!(relabel::exercise(&data), "{} does not load", path.display());
+    }
 }

@@ -9,3 +9,4 @@ pub mod duration;
 pub mod encode;
 pub mod exposition;
 pub mod netlink;
+pub mod relabel;
