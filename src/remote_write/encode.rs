@@ -93,18 +93,22 @@ pub fn write_selected(
     let mut samples = 0;
     for family in batch.families() {
         for series in family.series() {
-            let labels_len: usize = labels(&series)
-                .map(|(n, v)| field_len(label_len(n, v)))
-                .sum();
+            // One pass over the labels (merging them is the costly part): they are
+            // written first, then the TimeSeries' length, appended after them, is
+            // rotated in front of them.
             out.push(TAG_TIMESERIES);
-            put_varint(out, (labels_len + field_len(sample)) as u64);
-            let start = out.len();
+            let labels_start = out.len();
             for (name, value) in labels(&series) {
                 out.push(TAG_LABEL);
                 put_varint(out, label_len(name, value) as u64);
                 put_bytes_field(out, TAG_LABEL_NAME, name.as_bytes());
                 put_bytes_field(out, TAG_LABEL_VALUE, value.as_bytes());
             }
+            let labels_len = out.len() - labels_start;
+            put_varint(out, (labels_len + field_len(sample)) as u64);
+            let length_len = out.len() - labels_start - labels_len;
+            out[labels_start..].rotate_right(length_len);
+            let start = labels_start + length_len;
             last.note(&out[start..]);
             put_sample(out, series.value(), timestamp);
             samples += 1;
