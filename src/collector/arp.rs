@@ -35,14 +35,12 @@
 
 use super::{for_each_line, Build, CollectError, Collector, Context, NetSource};
 use crate::batch::{Batch, Kind};
-use crate::config::collectors;
-use crate::config::{Filter, Pattern};
+use crate::config::Filter;
 use crate::netlink::neigh::{
     Family, Neighbours, NUD_DELAY, NUD_FAILED, NUD_INCOMPLETE, NUD_NOARP, NUD_PERMANENT, NUD_PROBE,
     NUD_REACHABLE, NUD_STALE,
 };
 use crate::netlink::{self, Netlink, Protocol};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// The most of /proc/net/arp read: the entries of the largest neighbour dump
@@ -50,37 +48,7 @@ use std::path::{Path, PathBuf};
 pub const MAX_BYTES: u64 = 8 << 20;
 
 /// `collectors.arp`: which devices to report, and from where.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Options {
-    /// Only devices whose name matches (anywhere, unless anchored).
-    pub device_include: Option<Pattern>,
-    /// Devices whose name matches are left out.
-    pub device_exclude: Option<Pattern>,
-    /// Read the neighbour table over netlink (default) rather than `<procfs>/net/arp`.
-    pub netlink: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            device_include: None,
-            device_exclude: None,
-            netlink: true,
-        }
-    }
-}
-
-impl Options {
-    pub fn filter(&self) -> Filter {
-        Filter {
-            include: self.device_include.clone(),
-            exclude: self.device_exclude.clone(),
-        }
-    }
-}
-
-impl collectors::Options for Options {}
+pub use super::device_options::Options;
 
 /// node_exporter's state names, by `NUD_*` bit; the slot after them counts the
 /// entries in any other state (the empty name).
@@ -385,7 +353,7 @@ mod tests {
         // The filter; an empty table has no series.
         let filter = Filter {
             include: None,
-            exclude: Some(Pattern::new("^br").unwrap()),
+            exclude: Some(crate::config::Pattern::new("^br").unwrap()),
         };
         let text = render(&mut files(&dir, filter)).unwrap();
         assert_eq!(series(&text), ["node_arp_entries{device=\"eth0\"} 2"]);

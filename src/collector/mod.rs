@@ -8,6 +8,7 @@
 //! `node_scrape_collector_{duration_seconds,success}` as node_exporter does, and logs a
 //! collector's failure once when it starts failing and once when it recovers.
 
+mod device_options;
 mod file;
 mod go_parse;
 mod mountinfo;

@@ -42,47 +42,14 @@ mod netlink;
 use super::go_parse::parse_int;
 use super::{list_dir, read_value, set_path, Build, CollectError, Collector, Context, NetSource};
 use crate::batch::{Batch, Kind};
-use crate::config::collectors;
-use crate::config::{Filter, Pattern};
+use crate::config::Filter;
 use crate::netlink::Netlink;
 use nix::errno::Errno;
-use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
 
 /// `collectors.netclass`: which devices to report, and from where.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Options {
-    /// Only devices whose name matches (anywhere, unless anchored).
-    pub device_include: Option<Pattern>,
-    /// Devices whose name matches are left out.
-    pub device_exclude: Option<Pattern>,
-    /// Read the properties over netlink (default true) rather than ~24 sysfs files
-    /// per device; the series are the same.
-    pub netlink: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            device_include: None,
-            device_exclude: None,
-            netlink: true,
-        }
-    }
-}
-
-impl Options {
-    pub fn filter(&self) -> Filter {
-        Filter {
-            include: self.device_include.clone(),
-            exclude: self.device_exclude.clone(),
-        }
-    }
-}
-
-impl collectors::Options for Options {}
+pub use super::device_options::Options;
 
 /// A numeric attribute file and the family it becomes.
 struct Number {

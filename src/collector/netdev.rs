@@ -25,47 +25,14 @@ use super::{
     read_file, read_value, set_path, Build, CollectError, Collector, Context, NetSource, Seen,
 };
 use crate::batch::{Batch, Kind};
-use crate::config::collectors;
-use crate::config::{Filter, Pattern};
+use crate::config::Filter;
 use crate::netlink::link::Stats64;
 use crate::netlink::Netlink;
-use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 /// `collectors.netdev`: which devices to report, and from where.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Options {
-    /// Only devices whose name matches (anywhere, unless anchored).
-    pub device_include: Option<Pattern>,
-    /// Devices whose name matches are left out.
-    pub device_exclude: Option<Pattern>,
-    /// Read the counters over netlink (node_exporter's `--collector.netdev.netlink`,
-    /// default true) rather than from `<procfs>/net/dev` and sysfs.
-    pub netlink: bool,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            device_include: None,
-            device_exclude: None,
-            netlink: true,
-        }
-    }
-}
-
-impl Options {
-    pub fn filter(&self) -> Filter {
-        Filter {
-            include: self.device_include.clone(),
-            exclude: self.device_exclude.clone(),
-        }
-    }
-}
-
-impl collectors::Options for Options {}
+pub use super::device_options::Options;
 
 /// The columns of /proc/net/dev, with node_exporter's names.
 const COLUMNS: [&str; 16] = [
