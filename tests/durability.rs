@@ -353,3 +353,30 @@ fn full_disk(root: &Path) {
     drop(agent);
     let _ = nix::mount::umount2(&spool, nix::mount::MntFlags::MNT_DETACH);
 }
+
+/// Printing to stdout (no `ingestor_endpoint`), nothing is ever spooled: the spool's
+/// directory is not even created, so the README's first `cargo run` as any user
+/// neither writes under /var/lib nor logs an error about it.
+#[test]
+fn without_an_endpoint_no_spool_directory_is_made() {
+    let dir = TempDir::new();
+    let spool = dir.path().join("spool");
+    let procfs = common::fixtures().join("loadavg_meminfo/proc");
+    let path = dir.write(
+        "sc-agent.yaml",
+        &format!(
+            "vm_id: dur-vm\npaths:\n  procfs: {}\n{}",
+            procfs.display(),
+            collectors_only(&["loadavg"])
+        ),
+    );
+    let mut agent = Agent::spawn(
+        &["--once", "--config", path.to_str().unwrap()],
+        &[("SC_SPOOL_DIRECTORY", spool.to_str().unwrap())],
+    );
+    let status = agent.wait_exit(WAIT).expect("--once exits");
+    assert!(status.success(), "{}", agent.stderr());
+    assert!(agent.stdout().contains("node_load1"), "{}", agent.stdout());
+    assert!(!spool.exists(), "{}", agent.stderr());
+    assert!(!agent.stderr().contains("spool"), "{}", agent.stderr());
+}

@@ -285,8 +285,11 @@ impl RemoteWrite {
         self.max_bytes = config.remote_write.queue.max_bytes.get() as usize;
         let spool_options = &config.remote_write.spool;
         let spool_max = spool_options.max_bytes.get();
-        let reopen = self.spool_directory != spool_options.directory;
-        let opened = match (&spool_options.directory, reopen) {
+        // Without an endpoint nothing is ever spooled (metrics go to stdout): the
+        // directory is neither created nor opened.
+        let spool_directory = target.as_ref().and(spool_options.directory.clone());
+        let reopen = self.spool_directory != spool_directory;
+        let opened = match (&spool_directory, reopen) {
             (Some(dir), true) => Some(match Spool::open(dir, spool_max) {
                 Ok(spool) => {
                     log::info!(
@@ -307,7 +310,7 @@ impl RemoteWrite {
             }),
             _ => None,
         };
-        self.spool_directory = spool_options.directory.clone();
+        self.spool_directory = spool_directory;
         let mut notes = Notes::default();
         let mut state = lock(&self.shared);
         match opened {
