@@ -77,9 +77,14 @@ fn prometheus_receives_the_series_with_their_labels_and_values() {
         let result = prometheus.wait_for(&format!(r#"{name}{{vm_id="e2e-vm"}}"#));
         assert_eq!(value(&result[0]), printed(&once, name), "{name}");
     }
-    // Every series --once prints is in Prometheus.
-    let count = prometheus.wait_for(r#"count({vm_id="e2e-vm", job="e2e-job"})"#);
+    // Every series --once prints is in Prometheus; the pushing agent has its spool's
+    // series besides, which --once (nothing to spool) does not report.
+    let count = prometheus
+        .wait_for(r#"count({vm_id="e2e-vm", job="e2e-job", __name__!~"sc_agent_spool_.*"})"#);
     assert_eq!(value(&count[0]), series_lines as f64, "{once}");
+    assert!(!once.contains("sc_agent_spool_"), "{once}");
+    let spool = prometheus.wait_for(r#"count({vm_id="e2e-vm", __name__=~"sc_agent_spool_.*"})"#);
+    assert!(value(&spool[0]) > 0.0);
     // Delivery reports itself, and nothing failed.
     let sent = prometheus.wait_for(r#"sc_agent_samples_sent_total{vm_id="e2e-vm"} > 0"#);
     assert!(value(&sent[0]) > 0.0);
